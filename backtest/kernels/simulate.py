@@ -1,0 +1,67 @@
+"""One market, one combination: per-bar series, trade rows and event rows.
+
+Contract: ``simulate(p, mk, inst, tiers, sig, bar_ns)`` runs ``step_bar`` over every bar and
+returns ``(series, trades, events, stats)`` where ``series`` is float64[6, n_bars] (rows:
+equity, wallet, signed position, margin, liquidation price (NaN flat), funding paid in the
+bar; all at the bar's close, account currency), ``trades`` float64[n_trades, N_TRADE_COLS],
+``events`` float64[n_events, N_EVENT_COLS] and ``stats`` float64[N_STATS] (``STAT_NAMES``).
+Inputs as described in ``step.py``. Imports numpy, numba and kernels only.
+"""
+
+import numpy as np
+from numba import njit
+
+from backtest.kernels.records import (
+    M_OPEN,
+    N_EVENT_COLS,
+    N_STATE,
+    N_TRADE_COLS,
+    S_EQUITY,
+    S_FUNDING_BAR,
+    S_LIQ,
+    S_MARGIN,
+    S_N_EVENT_ROWS,
+    S_N_TRADE_ROWS,
+    S_SIDE,
+    S_SIZE,
+    S_WALLET,
+)
+from backtest.kernels.stats import N_STATS, finalize_stats
+from backtest.kernels.step import init_state, step_bar
+
+N_SERIES = 6
+
+
+@njit(cache=True, nogil=True)
+def simulate(p, mk, inst, tiers, sig, bar_ns):
+    """Simulate one combination over all bars (see the module docstring for shapes)."""
+    n_bars = mk[M_OPEN].shape[0]
+    st = np.empty(N_STATE)
+    init_state(st, p)
+    series = np.empty((N_SERIES, n_bars))
+    # A position opens and closes at most a few times per bar; grow on demand below.
+    trades = np.empty((max(16, n_bars // 4), N_TRADE_COLS))
+    events = np.empty((max(16, n_bars // 4), N_EVENT_COLS))
+    for t in range(n_bars):
+        if int(st[S_N_TRADE_ROWS]) + 4 > trades.shape[0]:
+            trades = _grow(trades, int(st[S_N_TRADE_ROWS]))
+        if int(st[S_N_EVENT_ROWS]) + 8 > events.shape[0]:
+            events = _grow(events, int(st[S_N_EVENT_ROWS]))
+        step_bar(t, st, p, mk, inst, tiers, sig, trades, events)
+        series[0, t] = st[S_EQUITY]
+        series[1, t] = st[S_WALLET]
+        series[2, t] = st[S_SIDE] * st[S_SIZE]
+        series[3, t] = st[S_MARGIN]
+        series[4, t] = st[S_LIQ]
+        series[5, t] = st[S_FUNDING_BAR]
+    stats = np.empty(N_STATS)
+    finalize_stats(st, p, n_bars, bar_ns, stats)
+    return (series, trades[: int(st[S_N_TRADE_ROWS])].copy(),
+            events[: int(st[S_N_EVENT_ROWS])].copy(), stats)
+
+
+@njit(cache=True, nogil=True)
+def _grow(rows, used):
+    bigger = np.empty((rows.shape[0] * 2, rows.shape[1]))
+    bigger[:used] = rows[:used]
+    return bigger

@@ -1,0 +1,635 @@
+"""One bar for one combination: the event logic of SPEC §5, exactly once.
+
+``step_bar`` advances one combination's state vector (``records.S_*``) through bar ``t``:
+funding, the open (liquidation gap, stop gap, resting stop-limit, take-profit gap), orders at
+the open, the adverse and favourable legs, the close (``fill="close"`` orders, mark-to-market,
+ruin, the end-of-data exit) and the streaming stats. ``simulate.py`` (one combination, per-bar
+outputs) and ``sweep.py`` (many combinations, stats only) both call it, so a sweep row and
+the equivalent ``run()`` are the same computation. The rules the SPEC leaves open are fixed
+in ``docs/semantics.md``; this file follows that page section by section.
+
+Arguments shared by the helpers:
+    st      float64[N_STATE]   the combination's state (mutated)
+    p       float64[N_PARAMS]  its parameters
+    mk      tuple of N_MARKET float64[n_bars] arrays (``records.M_*`` order)
+    inst    float64[N_INSTRUMENT]
+    tiers   (floor, mmr, cum, max_leverage) float64 arrays
+    trades  float64[k, N_TRADE_COLS]; rows are written while they fit (k may be 0)
+    events  float64[k, N_EVENT_COLS]; idem
+
+No Python objects, no exceptions, no prints. Imports numpy, numba and kernels only.
+"""
+
+import numpy as np
+from numba import njit
+
+from backtest.kernels.contracts import (
+    bankruptcy_price,
+    liquidation_price,
+    notional,
+    size_for_notional,
+    tier_row,
+    upnl,
+)
+from backtest.kernels.records import (
+    EV_AMBIGUOUS_BAR,
+    EV_CONFLICTING_ENTRIES,
+    EV_ENTRY_IGNORED,
+    EV_INSUFFICIENT_MARGIN,
+    EV_LEVERAGE_ABOVE_TIER,
+    EV_LIMIT_EXPIRED,
+    EV_SIGNAL_AFTER_RUIN,
+    EV_SIGNAL_DROPPED_LAST_BAR,
+    EV_SIZE_ZERO,
+    EV_STOP_LIMIT_RESTING,
+    FILL_CLOSE,
+    I_CONTRACT_SIZE,
+    I_LOT,
+    I_RULES,
+    I_SETTLEMENT,
+    I_TICK,
+    LIQ_BANKRUPTCY,
+    M_CLOSE,
+    M_FUNDING_COUNT,
+    M_FUNDING_RATE,
+    M_HIGH,
+    M_LOW,
+    M_MARK_CLOSE,
+    M_MARK_HIGH,
+    M_MARK_LOW,
+    M_MARK_OPEN,
+    M_NEXT_FUNDING_RATE,
+    M_OPEN,
+    MODE_CROSS,
+    ORDER_LIMIT,
+    P_ENTRY_ORDER,
+    P_FILL,
+    P_INITIAL_CAPITAL,
+    P_LEVERAGE,
+    P_LIMIT_OFFSET,
+    P_LIMIT_TTL,
+    P_LIQUIDATION,
+    P_LIQUIDATION_FEE,
+    P_MAKER_FEE,
+    P_MARGIN_MODE,
+    P_NEGATIVE_EQUITY,
+    P_PATH,
+    P_SIGNAL_SET,
+    P_SIZE,
+    P_SIZE_TYPE,
+    P_SLIPPAGE,
+    P_STOP_LIMIT_OFFSET,
+    P_STOP_LOSS,
+    P_STOP_ORDER,
+    P_STOP_TRIGGER,
+    P_TAKE_PROFIT,
+    P_TAKER_FEE,
+    P_TRAILING,
+    PATH_OHLC,
+    R_END,
+    R_LIQUIDATION,
+    R_REVERSE,
+    R_SIGNAL,
+    R_STOP_LOSS,
+    R_TAKE_PROFIT,
+    R_TRAILING,
+    S_BANKRUPT,
+    S_ENTRY,
+    S_ENTRY_BAR,
+    S_ENTRY_FEE,
+    S_EQUITY,
+    S_EVENT_COUNT0,
+    S_FEES_PAID,
+    S_FUNDING_BAR,
+    S_FUNDING_PAID,
+    S_LIQ,
+    S_MARGIN,
+    S_MARGIN0,
+    S_N_EVENT_ROWS,
+    S_N_LIQUIDATIONS,
+    S_N_STOPS,
+    S_N_TRADE_ROWS,
+    S_N_TRADES,
+    S_N_WINS,
+    S_MIN_LIQ_DISTANCE,
+    S_PEAK,
+    S_PENDING_EXPIRY,
+    S_PREV_EQUITY,
+    S_PENDING_PRICE,
+    S_PENDING_SIDE,
+    S_RUINED,
+    S_SIDE,
+    S_SIZE,
+    S_STOP,
+    S_STOP_LIMIT,
+    S_STOP_LIMIT_REASON,
+    S_SUM_LOSS,
+    S_SUM_WIN,
+    S_TAKE_PROFIT,
+    S_TRADE_FUNDING,
+    S_TRAIL_REF,
+    S_WALLET,
+    SIZE_MARGIN,
+    SIZE_NOTIONAL,
+    SIZE_QTY,
+    SIZE_RISK,
+    T_ENTRY_BAR,
+    T_ENTRY_PRICE,
+    T_EXIT_BAR,
+    T_EXIT_PRICE,
+    T_FEES,
+    T_FUNDING,
+    T_GROSS_PNL,
+    T_LEVERAGE,
+    T_MARGIN,
+    T_PNL,
+    T_REASON,
+    T_SIDE,
+    T_SIZE,
+    TRIGGER_MARK,
+)
+from backtest.kernels.stats import update_bar_stats
+
+# Equity at or below this fraction of the initial capital counts as zero (ruin): a bankruptcy
+# fill leaves a rounding residue of ~1e-13, which must not keep a dead account trading.
+RUIN_FRACTION = 1e-9
+
+
+@njit(cache=True, nogil=True)
+def init_state(st, p):
+    """Reset a state vector for a new run: flat, wallet = equity = initial capital."""
+    st[:] = 0.0
+    capital = p[P_INITIAL_CAPITAL]
+    st[S_WALLET] = capital
+    st[S_EQUITY] = capital
+    st[S_PREV_EQUITY] = capital
+    st[S_PEAK] = capital
+    st[S_MIN_LIQ_DISTANCE] = np.inf
+    for slot in (S_LIQ, S_BANKRUPT, S_STOP, S_TAKE_PROFIT, S_STOP_LIMIT):
+        st[slot] = np.nan
+
+
+@njit(cache=True, nogil=True)
+def record_event(st, events, t, kind, value):
+    """Count an event and write its row when the event matrix has room."""
+    st[S_EVENT_COUNT0 + kind] += 1.0
+    row = int(st[S_N_EVENT_ROWS])
+    if row < events.shape[0]:
+        events[row, 0] = t
+        events[row, 1] = kind
+        events[row, 2] = value
+        st[S_N_EVENT_ROWS] = row + 1
+
+
+@njit(cache=True, nogil=True)
+def update_liquidation(st, p, t, mk, inst, tiers):
+    """Recompute the liquidation and bankruptcy prices from the margin now behind the position."""
+    side = st[S_SIDE]
+    if side == 0.0:
+        st[S_LIQ] = np.nan
+        st[S_BANKRUPT] = np.nan
+        return
+    wallet = st[S_WALLET] if p[P_MARGIN_MODE] == MODE_CROSS else st[S_MARGIN]
+    settle = int(inst[I_SETTLEMENT])
+    rules = int(inst[I_RULES])
+    st[S_LIQ] = liquidation_price(rules, settle, side, st[S_SIZE], st[S_ENTRY], wallet,
+                                  inst[I_CONTRACT_SIZE], tiers[0], tiers[1], tiers[2],
+                                  mk[M_NEXT_FUNDING_RATE][t], 0.0, 0.0, inst[I_TICK])
+    st[S_BANKRUPT] = bankruptcy_price(rules, settle, side, st[S_SIZE], st[S_ENTRY], wallet,
+                                      inst[I_CONTRACT_SIZE], inst[I_TICK])
+
+
+@njit(cache=True, nogil=True)
+def close_position(st, p, t, exit_price, gross, exit_fee, reason, trades):
+    """Realise ``gross`` and ``exit_fee`` into the wallet, write the trade row, go flat."""
+    st[S_WALLET] += gross - exit_fee
+    fees = st[S_ENTRY_FEE] + exit_fee
+    funding = st[S_TRADE_FUNDING]
+    pnl = gross - fees - funding
+    st[S_FEES_PAID] += exit_fee
+    st[S_N_TRADES] += 1.0
+    if pnl > 0.0:
+        st[S_N_WINS] += 1.0
+        st[S_SUM_WIN] += pnl
+    elif pnl < 0.0:
+        st[S_SUM_LOSS] -= pnl
+    if reason == R_LIQUIDATION:
+        st[S_N_LIQUIDATIONS] += 1.0
+    elif reason == R_STOP_LOSS or reason == R_TRAILING:
+        st[S_N_STOPS] += 1.0
+    row = int(st[S_N_TRADE_ROWS])
+    if row < trades.shape[0]:
+        trades[row, T_ENTRY_BAR] = st[S_ENTRY_BAR]
+        trades[row, T_EXIT_BAR] = t
+        trades[row, T_SIDE] = st[S_SIDE]
+        trades[row, T_SIZE] = st[S_SIZE]
+        trades[row, T_LEVERAGE] = p[P_LEVERAGE]
+        trades[row, T_ENTRY_PRICE] = st[S_ENTRY]
+        trades[row, T_EXIT_PRICE] = exit_price
+        trades[row, T_MARGIN] = st[S_MARGIN0]
+        trades[row, T_GROSS_PNL] = gross
+        trades[row, T_FEES] = fees
+        trades[row, T_FUNDING] = funding
+        trades[row, T_PNL] = pnl
+        trades[row, T_REASON] = reason
+        st[S_N_TRADE_ROWS] = row + 1
+    st[S_SIDE] = 0.0
+    st[S_SIZE] = 0.0
+    st[S_MARGIN] = 0.0
+    st[S_STOP_LIMIT] = np.nan
+    st[S_LIQ] = np.nan
+    st[S_BANKRUPT] = np.nan
+
+
+@njit(cache=True, nogil=True)
+def close_at_market(st, p, t, price, fee_rate, slipped, reason, inst, trades):
+    """Close at ``price`` (moved against the trader by slippage when ``slipped``)."""
+    side = st[S_SIDE]
+    if slipped:
+        price = price * (1.0 - side * p[P_SLIPPAGE])
+    settle = int(inst[I_SETTLEMENT])
+    cs = inst[I_CONTRACT_SIZE]
+    gross = upnl(settle, side, st[S_SIZE], st[S_ENTRY], price, cs)
+    fee = fee_rate * notional(settle, st[S_SIZE], price, cs)
+    close_position(st, p, t, price, gross, fee, reason, trades)
+
+
+@njit(cache=True, nogil=True)
+def liquidate(st, p, t, mark_open, at_open, inst, trades):
+    """Liquidation fill (docs/semantics.md, "Liquidation fills")."""
+    side = st[S_SIDE]
+    settle = int(inst[I_SETTLEMENT])
+    cs = inst[I_CONTRACT_SIZE]
+    q = st[S_SIZE]
+    backing = st[S_WALLET] if p[P_MARGIN_MODE] == MODE_CROSS else st[S_MARGIN]
+    negative_equity = p[P_NEGATIVE_EQUITY] != 0.0
+    bankrupt = st[S_BANKRUPT]
+    if p[P_LIQUIDATION] == LIQ_BANKRUPTCY:
+        price = bankrupt
+        if at_open and negative_equity and side * (mark_open - bankrupt) < 0.0:
+            price = mark_open
+        gross = upnl(settle, side, q, st[S_ENTRY], price, cs)
+        close_position(st, p, t, price, gross, 0.0, R_LIQUIDATION, trades)
+        return
+    price = mark_open if at_open else st[S_LIQ]
+    gross = upnl(settle, side, q, st[S_ENTRY], price, cs)
+    fee = p[P_LIQUIDATION_FEE] * notional(settle, q, price, cs)
+    if not negative_equity:
+        if gross < -backing:
+            gross = -backing
+            price = bankrupt
+        if gross - fee < -backing:
+            fee = gross + backing
+    close_position(st, p, t, price, gross, fee, R_LIQUIDATION, trades)
+
+
+@njit(cache=True, nogil=True)
+def open_position(st, p, t, side, price, is_limit, mk, inst, tiers, events):
+    """Size and open a position at ``price`` (slippage applied here for market orders)."""
+    if not is_limit:
+        price = price * (1.0 + side * p[P_SLIPPAGE])
+    fee_rate = p[P_MAKER_FEE] if is_limit else p[P_TAKER_FEE]
+    leverage = p[P_LEVERAGE]
+    wallet = st[S_WALLET]
+    settle = int(inst[I_SETTLEMENT])
+    cs = inst[I_CONTRACT_SIZE]
+    size_type = int(p[P_SIZE_TYPE])
+    value = 0.0
+    if size_type == SIZE_MARGIN:
+        value = p[P_SIZE] * wallet / (1.0 / leverage + fee_rate)
+    elif size_type == SIZE_NOTIONAL:
+        value = p[P_SIZE]
+    elif size_type == SIZE_RISK:
+        value = p[P_SIZE] * wallet / p[P_STOP_LOSS]
+    if size_type == SIZE_QTY:
+        q = p[P_SIZE]
+    else:
+        q = size_for_notional(settle, value, price, cs)
+    lot = inst[I_LOT]
+    if lot > 0.0:
+        q = np.floor(q / lot + 1e-9) * lot
+    if not (q > 0.0):
+        record_event(st, events, t, EV_SIZE_ZERO, q)
+        return
+    value = notional(settle, q, price, cs)
+    margin = value / leverage
+    fee = fee_rate * value
+    if leverage > tiers[3][tier_row(tiers[0], value)] * (1.0 + 1e-12):
+        record_event(st, events, t, EV_LEVERAGE_ABOVE_TIER, value)
+        return
+    if margin + fee > wallet * (1.0 + 1e-12):
+        record_event(st, events, t, EV_INSUFFICIENT_MARGIN, margin + fee)
+        return
+    st[S_WALLET] = wallet - fee
+    st[S_FEES_PAID] += fee
+    st[S_SIDE] = side
+    st[S_SIZE] = q
+    st[S_ENTRY] = price
+    st[S_MARGIN] = margin
+    st[S_MARGIN0] = margin
+    st[S_ENTRY_FEE] = fee
+    st[S_TRADE_FUNDING] = 0.0
+    st[S_ENTRY_BAR] = t
+    st[S_STOP] = price * (1.0 - side * p[P_STOP_LOSS])       # NaN propagates: no stop
+    st[S_TAKE_PROFIT] = price * (1.0 + side * p[P_TAKE_PROFIT])
+    st[S_TRAIL_REF] = price
+    st[S_STOP_LIMIT] = np.nan
+    update_liquidation(st, p, t, mk, inst, tiers)
+
+
+@njit(cache=True, nogil=True)
+def effective_stop(st, p):
+    """(level, reason) of the tighter of stop-loss and trailing stop; level NaN when none."""
+    side = st[S_SIDE]
+    level = st[S_STOP]
+    reason = R_STOP_LOSS
+    trail = p[P_TRAILING]
+    if trail == trail:
+        trail_level = st[S_TRAIL_REF] * (1.0 - side * trail)
+        if level != level or side * (trail_level - level) > 0.0:
+            level = trail_level
+            reason = R_TRAILING
+    return level, reason
+
+
+@njit(cache=True, nogil=True)
+def fill_stop(st, p, t, level, reason, gap_open, at_open, inst, trades, events):
+    """The stop at ``level`` triggered: market fill, or stop-limit fill or resting order."""
+    side = st[S_SIDE]
+    if p[P_STOP_ORDER] == ORDER_LIMIT:
+        limit = level * (1.0 - side * p[P_STOP_LIMIT_OFFSET])
+        if not at_open:
+            close_at_market(st, p, t, level, p[P_TAKER_FEE], False, reason, inst, trades)
+        elif side * (gap_open - limit) >= 0.0:
+            close_at_market(st, p, t, gap_open, p[P_TAKER_FEE], False, reason, inst, trades)
+        else:
+            st[S_STOP_LIMIT] = limit
+            st[S_STOP_LIMIT_REASON] = reason
+            record_event(st, events, t, EV_STOP_LIMIT_RESTING, limit)
+        return
+    price = level
+    if at_open and side * (gap_open - level) < 0.0:
+        price = gap_open
+    close_at_market(st, p, t, price, p[P_TAKER_FEE], True, reason, inst, trades)
+
+
+@njit(cache=True, nogil=True)
+def settle_funding(st, p, t, mk, inst, tiers):
+    """SPEC §6: pay ``side * notional(mark_open) * rate`` at the open; move the liq price."""
+    st[S_FUNDING_BAR] = 0.0
+    if st[S_SIDE] == 0.0 or mk[M_FUNDING_COUNT][t] == 0.0:
+        return
+    settle = int(inst[I_SETTLEMENT])
+    pay = st[S_SIDE] * notional(settle, st[S_SIZE], mk[M_MARK_OPEN][t],
+                                inst[I_CONTRACT_SIZE]) * mk[M_FUNDING_RATE][t]
+    st[S_WALLET] -= pay
+    if p[P_MARGIN_MODE] != MODE_CROSS:
+        st[S_MARGIN] -= pay
+    st[S_TRADE_FUNDING] += pay
+    st[S_FUNDING_PAID] += pay
+    st[S_FUNDING_BAR] = pay
+    update_liquidation(st, p, t, mk, inst, tiers)
+
+
+@njit(cache=True, nogil=True)
+def check_open(st, p, t, mk, inst, trades, events):
+    """Step 2: liquidation gap, stop gap, resting stop-limit, take-profit gap at the open."""
+    side = st[S_SIDE]
+    mark_open = mk[M_MARK_OPEN][t]
+    last_open = mk[M_OPEN][t]
+    if side * (mark_open - st[S_LIQ]) <= 0.0:
+        liquidate(st, p, t, mark_open, True, inst, trades)
+        return
+    trig_open = mark_open if p[P_STOP_TRIGGER] == TRIGGER_MARK else last_open
+    if st[S_STOP_LIMIT] == st[S_STOP_LIMIT]:
+        if side * (last_open - st[S_STOP_LIMIT]) >= 0.0:
+            close_at_market(st, p, t, last_open, p[P_TAKER_FEE], False,
+                            int(st[S_STOP_LIMIT_REASON]), inst, trades)
+        return
+    level, reason = effective_stop(st, p)
+    if level == level and side * (trig_open - level) <= 0.0:
+        fill_stop(st, p, t, level, reason, last_open, True, inst, trades, events)
+        return
+    tp = st[S_TAKE_PROFIT]
+    if tp == tp and side * (last_open - tp) >= 0.0:
+        close_at_market(st, p, t, last_open, p[P_MAKER_FEE], False, R_TAKE_PROFIT, inst, trades)
+
+
+@njit(cache=True, nogil=True)
+def enter(st, p, t, side, price, mk, inst, tiers, trades, events):
+    """An entry signal for ``side`` executing at ``price``: open, reverse or ignore."""
+    if st[S_SIDE] == side:
+        record_event(st, events, t, EV_ENTRY_IGNORED, side)
+        return
+    if st[S_SIDE] != 0.0:
+        close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_REVERSE, inst, trades)
+    open_position(st, p, t, side, price, False, mk, inst, tiers, events)
+
+
+@njit(cache=True, nogil=True)
+def process_signals(st, p, t, ts, price, mk, inst, tiers, sig, trades, events):
+    """Execute the signals of bar ``ts`` at ``price`` (bar ``t``): exits, then entries.
+
+    ``sig`` = (entries, exits, short_entries, short_exits), bool[n_bars, n_sets].
+    """
+    k = int(p[P_SIGNAL_SET])
+    long_entry = sig[0][ts, k]
+    short_entry = sig[2][ts, k]
+    if sig[1][ts, k] and st[S_SIDE] > 0.0:
+        close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_SIGNAL, inst, trades)
+    if sig[3][ts, k] and st[S_SIDE] < 0.0:
+        close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_SIGNAL, inst, trades)
+    if long_entry and short_entry:
+        record_event(st, events, t, EV_CONFLICTING_ENTRIES, 0.0)
+        return
+    if not (long_entry or short_entry):
+        return
+    side = 1.0 if long_entry else -1.0
+    if p[P_ENTRY_ORDER] == ORDER_LIMIT:
+        if st[S_SIDE] == side:
+            record_event(st, events, t, EV_ENTRY_IGNORED, side)
+            return
+        st[S_PENDING_SIDE] = side
+        st[S_PENDING_PRICE] = mk[M_CLOSE][ts] * (1.0 - side * p[P_LIMIT_OFFSET])
+        st[S_PENDING_EXPIRY] = ts + p[P_LIMIT_TTL]
+        return
+    enter(st, p, t, side, price, mk, inst, tiers, trades, events)
+
+
+@njit(cache=True, nogil=True)
+def check_entry_limit(st, p, t, mk, inst, tiers, trades, events):
+    """A resting entry limit fills at the open or when the bar's range reaches it."""
+    side = st[S_PENDING_SIDE]
+    if side == 0.0:
+        return
+    if t > st[S_PENDING_EXPIRY]:
+        st[S_PENDING_SIDE] = 0.0
+        record_event(st, events, t, EV_LIMIT_EXPIRED, st[S_PENDING_PRICE])
+        return
+    limit = st[S_PENDING_PRICE]
+    last_open = mk[M_OPEN][t]
+    reach = mk[M_LOW][t] if side > 0.0 else mk[M_HIGH][t]
+    price = np.nan
+    if side * (limit - last_open) >= 0.0:
+        price = last_open
+    elif side * (limit - reach) >= 0.0:
+        price = limit
+    if price != price:
+        if t == st[S_PENDING_EXPIRY]:
+            st[S_PENDING_SIDE] = 0.0
+            record_event(st, events, t, EV_LIMIT_EXPIRED, limit)
+        return
+    st[S_PENDING_SIDE] = 0.0
+    if st[S_SIDE] == side:
+        record_event(st, events, t, EV_ENTRY_IGNORED, side)
+        return
+    if st[S_SIDE] != 0.0:
+        close_at_market(st, p, t, price, p[P_TAKER_FEE], False, R_REVERSE, inst, trades)
+    open_position(st, p, t, side, price, True, mk, inst, tiers, events)
+
+
+@njit(cache=True, nogil=True)
+def adverse_leg(st, p, t, mk, inst, trades, events):
+    """Step 4: stop vs liquidation on the adverse extremes; returns True if it closed."""
+    side = st[S_SIDE]
+    if side > 0.0:
+        mark_x = mk[M_MARK_LOW][t]
+        last_x = mk[M_LOW][t]
+    else:
+        mark_x = mk[M_MARK_HIGH][t]
+        last_x = mk[M_HIGH][t]
+    trig_x = mark_x if p[P_STOP_TRIGGER] == TRIGGER_MARK else last_x
+    liq = st[S_LIQ]
+    liq_hit = side * (mark_x - liq) <= 0.0
+    if st[S_STOP_LIMIT] == st[S_STOP_LIMIT]:
+        if liq_hit:
+            liquidate(st, p, t, 0.0, False, inst, trades)
+            return True
+        return False
+    level, reason = effective_stop(st, p)
+    stop_hit = level == level and side * (trig_x - level) <= 0.0
+    if stop_hit and (not liq_hit or side * (level - liq) > 0.0):
+        fill_stop(st, p, t, level, reason, 0.0, False, inst, trades, events)
+        return True
+    if liq_hit:
+        liquidate(st, p, t, 0.0, False, inst, trades)
+        return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def favourable_leg(st, p, t, mk, inst, trades):
+    """Step 5: resting stop-limit and take-profit on the favourable extreme, then trailing."""
+    side = st[S_SIDE]
+    last_x = mk[M_HIGH][t] if side > 0.0 else mk[M_LOW][t]
+    limit = st[S_STOP_LIMIT]
+    if limit == limit and side * (last_x - limit) >= 0.0:
+        close_at_market(st, p, t, limit, p[P_TAKER_FEE], False, int(st[S_STOP_LIMIT_REASON]),
+                        inst, trades)
+        return True
+    tp = st[S_TAKE_PROFIT]
+    if tp == tp and side * (last_x - tp) >= 0.0:
+        close_at_market(st, p, t, tp, p[P_MAKER_FEE], False, R_TAKE_PROFIT, inst, trades)
+        return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def move_trailing_reference(st, p, t, mk):
+    """The trailing reference follows the trigger series' favourable extreme."""
+    side = st[S_SIDE]
+    if side == 0.0:
+        return
+    if p[P_STOP_TRIGGER] == TRIGGER_MARK:
+        best = mk[M_MARK_HIGH][t] if side > 0.0 else mk[M_MARK_LOW][t]
+    else:
+        best = mk[M_HIGH][t] if side > 0.0 else mk[M_LOW][t]
+    if side * (best - st[S_TRAIL_REF]) > 0.0:
+        st[S_TRAIL_REF] = best
+
+
+@njit(cache=True, nogil=True)
+def count_ambiguous(st, p, t, mk, events):
+    """Both a loss-side and a profit-side exit were reachable in this bar."""
+    side = st[S_SIDE]
+    tp = st[S_TAKE_PROFIT]
+    if tp != tp:
+        return
+    if side > 0.0:
+        mark_x, last_x, fav_x = mk[M_MARK_LOW][t], mk[M_LOW][t], mk[M_HIGH][t]
+    else:
+        mark_x, last_x, fav_x = mk[M_MARK_HIGH][t], mk[M_HIGH][t], mk[M_LOW][t]
+    if side * (fav_x - tp) < 0.0:
+        return
+    trig_x = mark_x if p[P_STOP_TRIGGER] == TRIGGER_MARK else last_x
+    level, _ = effective_stop(st, p)
+    loss = side * (mark_x - st[S_LIQ]) <= 0.0 or (level == level and side * (trig_x - level) <= 0.0)
+    if loss:
+        record_event(st, events, t, EV_AMBIGUOUS_BAR, side)
+
+
+@njit(cache=True, nogil=True)
+def run_legs(st, p, t, mk, inst, trades, events):
+    """Steps 4-5 in the order the path model gives."""
+    count_ambiguous(st, p, t, mk, events)
+    side = st[S_SIDE]
+    favourable_first = False
+    if p[P_PATH] == PATH_OHLC:
+        green = mk[M_CLOSE][t] >= mk[M_OPEN][t]
+        favourable_first = (side > 0.0) != green
+    if favourable_first:
+        if favourable_leg(st, p, t, mk, inst, trades):
+            return
+        move_trailing_reference(st, p, t, mk)
+        adverse_leg(st, p, t, mk, inst, trades, events)
+        return
+    if adverse_leg(st, p, t, mk, inst, trades, events):
+        return
+    if favourable_leg(st, p, t, mk, inst, trades):
+        return
+    move_trailing_reference(st, p, t, mk)
+
+
+@njit(cache=True, nogil=True)
+def any_signal(sig, ts, k):
+    return sig[0][ts, k] or sig[1][ts, k] or sig[2][ts, k] or sig[3][ts, k]
+
+
+@njit(cache=True, nogil=True)
+def step_bar(t, st, p, mk, inst, tiers, sig, trades, events):
+    """Advance one combination through bar ``t`` (SPEC §5, docs/semantics.md steps 1-6)."""
+    n_bars = mk[M_OPEN].shape[0]
+    k = int(p[P_SIGNAL_SET])
+    fill_close = p[P_FILL] == FILL_CLOSE
+    if st[S_RUINED] != 0.0:
+        # Trading has stopped; the signals that would have executed now are still counted.
+        st[S_FUNDING_BAR] = 0.0
+        ts = t if fill_close else t - 1
+        if ts >= 0 and any_signal(sig, ts, k):
+            record_event(st, events, t, EV_SIGNAL_AFTER_RUIN, 0.0)
+        if not fill_close and t == n_bars - 1 and any_signal(sig, t, k):
+            record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
+        update_bar_stats(st, p, t, mk, inst)
+        return
+    # 1. funding, 2. the open
+    settle_funding(st, p, t, mk, inst, tiers)
+    if st[S_SIDE] != 0.0:
+        check_open(st, p, t, mk, inst, trades, events)
+    # 3. orders at the open
+    if not fill_close and t > 0 and any_signal(sig, t - 1, k):
+        process_signals(st, p, t, t - 1, mk[M_OPEN][t], mk, inst, tiers, sig, trades, events)
+    check_entry_limit(st, p, t, mk, inst, tiers, trades, events)
+    # 4-5. the legs
+    if st[S_SIDE] != 0.0:
+        run_legs(st, p, t, mk, inst, trades, events)
+    # 6. the close
+    if any_signal(sig, t, k):
+        if fill_close:
+            process_signals(st, p, t, t, mk[M_CLOSE][t], mk, inst, tiers, sig, trades, events)
+        elif t == n_bars - 1:
+            record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
+    if t == n_bars - 1 and st[S_SIDE] != 0.0:
+        close_at_market(st, p, t, mk[M_CLOSE][t], p[P_TAKER_FEE], True, R_END, inst, trades)
+    update_bar_stats(st, p, t, mk, inst)
+    if st[S_EQUITY] <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
+        st[S_RUINED] = 1.0

@@ -1,0 +1,89 @@
+"""Stats definitions computed from a run's series (docs/semantics.md, "Trades and stats").
+
+The kernels compute the same statistics in streaming form (``kernels/stats.py``); this module
+is the plain statement of what they mean, used to check the kernels and for series that did
+not come from a kernel. Must not import the kernels' step logic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+NS_PER_YEAR = 365 * 86400 * 1e9
+
+
+def bar_returns(equity: np.ndarray, initial_capital: float) -> np.ndarray:
+    """Per-bar returns with ``equity[-1] := initial_capital``; 0 after equity <= 0."""
+    prev = np.concatenate(([initial_capital], equity[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(prev > 0, equity / np.where(prev > 0, prev, 1.0) - 1.0, 0.0)
+
+
+def max_drawdown(equity: np.ndarray, initial_capital: float) -> float:
+    """Largest fractional fall from a running peak (initial capital counts as a peak)."""
+    peak = np.maximum.accumulate(np.maximum(equity, initial_capital))
+    return float(np.max(1.0 - equity / peak)) if len(equity) else 0.0
+
+
+def compute_stats(equity: pd.Series | np.ndarray, trades: pd.DataFrame,
+                  initial_capital: float, bar_ns: float, *, exposed_bars: int,
+                  n_ambiguous: int, funding_paid: float, min_liq_distance: float,
+                  ruined: bool) -> pd.Series:
+    """SPEC §8 stats from the equity curve and the trade list.
+
+    ``exposed_bars``, ``n_ambiguous``, ``funding_paid``, ``min_liq_distance`` and ``ruined``
+    are counts the series alone cannot give; pass them from the result.
+    """
+    eq = np.asarray(equity, dtype=float)
+    n = len(eq)
+    final = float(eq[-1])
+    r = bar_returns(eq, initial_capital)
+    bars_per_year = NS_PER_YEAR / bar_ns
+    years = n * bar_ns / NS_PER_YEAR
+    cagr = -1.0 if final <= 0 else (final / initial_capital) ** (1.0 / years) - 1.0
+    mdd = max_drawdown(eq, initial_capital)
+    std = float(np.std(r, ddof=1)) if n > 1 else np.nan
+    sharpe = float(np.mean(r)) / std * np.sqrt(bars_per_year) if std and std > 0 else np.nan
+    down = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)))
+    sortino = float(np.mean(r)) / down * np.sqrt(bars_per_year) if down > 0 else np.nan
+    pnl = trades["pnl"].to_numpy(float)
+    wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
+    if len(pnl) == 0:
+        profit_factor = np.nan
+    elif losses > 0:
+        profit_factor = wins / losses
+    else:
+        profit_factor = np.inf if wins > 0 else np.nan
+    reasons = trades["exit_reason"]
+    return pd.Series({
+        "final_equity": final,
+        "total_return": final / initial_capital - 1.0,
+        "cagr": cagr,
+        "max_drawdown": mdd,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "calmar": cagr / mdd if mdd > 0 else np.nan,
+        "n_trades": len(pnl),
+        "win_rate": float((pnl > 0).mean()) if len(pnl) else np.nan,
+        "profit_factor": profit_factor,
+        "exposure": exposed_bars / n,
+        "n_liquidations": int((reasons == "liquidation").sum()),
+        "n_stops": int(reasons.isin(["stop_loss", "trailing_stop"]).sum()),
+        "funding_paid": funding_paid,
+        "fees_paid": float(trades["fees"].sum()),
+        "n_ambiguous": n_ambiguous,
+        "min_liq_distance": min_liq_distance,
+        "ruined": ruined,
+    }, dtype=object)
+
+
+def stats_from_result(result) -> pd.Series:  # noqa: ANN001 - Result imports this module's users
+    """Recompute a Result's stats from its series and trades (the check of the kernel)."""
+    exposed = int((result.position != 0).sum())
+    return compute_stats(result.equity, result.trades, result.params["initial_capital"],
+                         float(result.market.bar_ns), exposed_bars=exposed,
+                         n_ambiguous=int((result.events["kind"] == "ambiguous_bar").sum()),
+                         funding_paid=float(result.funding.sum()),
+                         min_liq_distance=result.stats["min_liq_distance"],
+                         ruined=bool(result.stats["ruined"]))

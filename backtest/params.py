@@ -1,0 +1,242 @@
+"""Run parameters: defaults (defined once), validation at the public boundary, encoding into
+the kernels' float vector (``kernels/records.P_*``), signal preparation and grid expansion.
+
+Owns every parameter message of SPEC §11. Must not import the kernels' step logic.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest.kernels import records as R
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "leverage": 10.0,
+    "margin_mode": "isolated",
+    "size": 1.0,
+    "size_type": "margin",
+    "stop_loss": None,
+    "take_profit": None,
+    "trailing_stop": None,
+    "stop_trigger": "last",
+    "stop_order": "market",
+    "stop_limit_offset": 0.0,
+    "entry_order": "market",
+    "limit_offset": 0.0,
+    "limit_ttl": 1,
+    "fill": "next_open",
+    "path": "pessimistic",
+    "liquidation": "bankruptcy",
+    "liquidation_fee": 0.0,
+    "negative_equity": False,
+    "fees": None,
+    "slippage": 0.0,
+    "initial_capital": 10_000.0,
+}
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "margin_mode": R.MARGIN_MODES,
+    "size_type": R.SIZE_TYPES,
+    "stop_trigger": R.TRIGGERS,
+    "stop_order": R.ORDERS,
+    "entry_order": R.ORDERS,
+    "fill": R.FILLS,
+    "path": R.PATHS,
+    "liquidation": R.LIQUIDATIONS,
+}
+
+SIGNAL_NAMES = ("entries", "exits", "short_entries", "short_exits")
+
+
+def _suggest(value: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _number(name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"run(): {name} must be a number, got {value!r} "
+                        f"({type(value).__name__}). Pass a float, e.g. {name}=0.02.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"run(): {name} must be finite, got {value!r}.")
+    return value
+
+
+def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:
+    """Check one combination's parameters and return them complete (defaults filled in).
+
+    Raises ``ValueError``/``TypeError`` whose message names the parameter, what is allowed,
+    what was received and a fix. Warns (``UserWarning``) when a stop lies beyond the
+    liquidation distance and so can never fire.
+    """
+    unknown = [k for k in kwargs if k not in RUN_DEFAULTS]
+    if unknown:
+        hints = "".join(_suggest(k, tuple(RUN_DEFAULTS)) for k in unknown)
+        raise TypeError(f"run(): unknown parameter(s) {unknown}.{hints} "
+                        f"Known: {', '.join(RUN_DEFAULTS)}.")
+    prm = {**RUN_DEFAULTS, **kwargs}
+    for name, allowed in CHOICES.items():
+        if prm[name] not in allowed:
+            raise ValueError(f"run(): {name}={prm[name]!r} is not one of {allowed}."
+                             f"{_suggest(prm[name], allowed)}")
+    lev = _number("leverage", prm["leverage"])
+    if lev <= 0:
+        raise ValueError(f"run(): leverage must be > 0 (a multiple: 10 = 10x), got {lev!r}.")
+    if lev > instrument.max_leverage:
+        raise ValueError(f"run(): leverage={lev!r} is above {instrument.symbol}'s maximum of "
+                         f"{instrument.max_leverage:g}x. Choose leverage <= "
+                         f"{instrument.max_leverage:g} or another instrument.")
+    if instrument.kind == "spot_margin":
+        raise ValueError("run(): spot-margin instruments are not simulated yet (issue: dated "
+                         "futures and spot margin). Use a perpetual instrument.")
+    prm["leverage"] = lev
+    size = _number("size", prm["size"])
+    if size <= 0:
+        raise ValueError(f"run(): size must be > 0, got {size!r}.")
+    if prm["size_type"] in ("margin", "risk") and size > 1:
+        raise ValueError(f"run(): size={size!r} with size_type={prm['size_type']!r} is a fraction "
+                         "of equity and must be <= 1. For an amount of money use "
+                         "size_type='notional'; for contracts or coins size_type='qty'.")
+    prm["size"] = size
+    for name in ("stop_loss", "take_profit", "trailing_stop"):
+        value = _number(name, prm[name], allow_none=True)
+        if value is not None and not 0 < value < 1:
+            raise ValueError(f"run(): {name} is a fraction of the entry price (0.02 = 2 %) and "
+                             f"must be in (0, 1), got {value!r}. Percent? divide by 100.")
+        prm[name] = value
+    if prm["size_type"] == "risk" and prm["stop_loss"] is None:
+        raise ValueError("run(): size_type='risk' sizes the position from the stop distance; "
+                         "pass stop_loss (e.g. stop_loss=0.02) or use size_type='margin'.")
+    fees = prm["fees"]
+    taker = instrument.taker_fee if fees is None else _number("fees", fees)
+    prm["taker_fee"] = taker
+    prm["maker_fee"] = instrument.maker_fee
+    for name, value in (("fees", taker), ("slippage", _number("slippage", prm["slippage"])),
+                        ("liquidation_fee", _number("liquidation_fee", prm["liquidation_fee"])),
+                        ("stop_limit_offset", _number("stop_limit_offset",
+                                                      prm["stop_limit_offset"])),
+                        ("limit_offset", _number("limit_offset", prm["limit_offset"]))):
+        if value >= 1:
+            raise ValueError(f"run(): {name}={value!r} must be a fraction < 1 (0.0005 = 5 bp). "
+                             "Did you pass basis points or percent? Divide by 10,000 or 100.")
+        if value < 0 and name != "fees":
+            raise ValueError(f"run(): {name} must be >= 0, got {value!r}.")
+    prm["slippage"] = float(prm["slippage"])
+    ttl = prm["limit_ttl"]
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, np.integer)) or ttl < 1:
+        raise ValueError(f"run(): limit_ttl is a number of bars >= 1, got {ttl!r}.")
+    capital = _number("initial_capital", prm["initial_capital"])
+    if capital <= 0:
+        raise ValueError(f"run(): initial_capital must be > 0 (in {instrument.account_currency}),"
+                         f" got {capital!r}.")
+    prm["initial_capital"] = capital
+    prm["negative_equity"] = bool(prm["negative_equity"])
+    _warn_unreachable_stop(instrument, prm)
+    return prm
+
+
+def _warn_unreachable_stop(instrument: Any, prm: Mapping[str, Any]) -> None:
+    """A stop farther than the liquidation distance can never fire (SPEC §11: a warning)."""
+    if prm["stop_loss"] is None or prm["margin_mode"] != "isolated":
+        return
+    mmr = float(instrument.tiers.mmr[0])
+    distance = 1.0 / prm["leverage"] - mmr
+    if prm["stop_loss"] >= distance:
+        warnings.warn(
+            f"run(): stop_loss={prm['stop_loss']:g} lies beyond the liquidation distance "
+            f"({distance:.4g} of entry at {prm['leverage']:g}x, mmr {mmr:g}); the position is "
+            "liquidated before the stop can fire. Use a tighter stop or lower leverage.",
+            UserWarning, stacklevel=3)
+
+
+def encode(prm: Mapping[str, Any], signal_set: int = 0) -> np.ndarray:
+    """The kernel's parameter vector (``records.P_*``) for validated parameters."""
+    p = np.empty(R.N_PARAMS)
+
+    def frac(x: float | None) -> float:
+        return np.nan if x is None else float(x)
+
+    p[R.P_LEVERAGE] = prm["leverage"]
+    p[R.P_SIZE] = prm["size"]
+    p[R.P_SIZE_TYPE] = R.SIZE_TYPES.index(prm["size_type"])
+    p[R.P_STOP_LOSS] = frac(prm["stop_loss"])
+    p[R.P_TAKE_PROFIT] = frac(prm["take_profit"])
+    p[R.P_TRAILING] = frac(prm["trailing_stop"])
+    p[R.P_STOP_TRIGGER] = R.TRIGGERS.index(prm["stop_trigger"])
+    p[R.P_STOP_ORDER] = R.ORDERS.index(prm["stop_order"])
+    p[R.P_STOP_LIMIT_OFFSET] = prm["stop_limit_offset"]
+    p[R.P_ENTRY_ORDER] = R.ORDERS.index(prm["entry_order"])
+    p[R.P_LIMIT_OFFSET] = prm["limit_offset"]
+    p[R.P_LIMIT_TTL] = prm["limit_ttl"]
+    p[R.P_FILL] = R.FILLS.index(prm["fill"])
+    p[R.P_PATH] = R.PATHS.index(prm["path"])
+    p[R.P_LIQUIDATION] = R.LIQUIDATIONS.index(prm["liquidation"])
+    p[R.P_LIQUIDATION_FEE] = prm["liquidation_fee"]
+    p[R.P_TAKER_FEE] = prm["taker_fee"]
+    p[R.P_MAKER_FEE] = prm["maker_fee"]
+    p[R.P_SLIPPAGE] = prm["slippage"]
+    p[R.P_MARGIN_MODE] = R.MARGIN_MODES.index(prm["margin_mode"])
+    p[R.P_NEGATIVE_EQUITY] = 1.0 if prm["negative_equity"] else 0.0
+    p[R.P_INITIAL_CAPITAL] = prm["initial_capital"]
+    p[R.P_SIGNAL_SET] = signal_set
+    return p
+
+
+def prepare_signal(name: str, signal: Any, index: pd.DatetimeIndex) -> np.ndarray:
+    """One signal as a bool column ``(n_bars, 1)``; ``None`` means never."""
+    n = len(index)
+    if signal is None:
+        return np.zeros((n, 1), dtype=np.bool_)
+    if isinstance(signal, pd.DataFrame):
+        raise TypeError(f"run(): {name} must be one boolean series, got a DataFrame. "
+                        "Several signal sets are a sweep: bt.sweep(..., entries={'a': s1, ...}).")
+    if isinstance(signal, pd.Series):
+        if len(signal) != n or not signal.index.equals(index):
+            raise ValueError(f"run(): {name} is a Series whose index does not match the "
+                             f"market's bar index ({len(signal)} vs {n} rows). Build signals "
+                             f"on market.index, or use {name}.reindex(market.index, "
+                             "fill_value=False).")
+        values = signal.to_numpy()
+    else:
+        values = np.asarray(signal)
+    if values.ndim != 1 or values.shape[0] != n:
+        raise ValueError(f"run(): {name} must have one value per bar ({n}), got shape "
+                         f"{values.shape}.")
+    if values.dtype != np.bool_:
+        if values.dtype == object or values.dtype.kind == "f":
+            as_float = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+            if np.isnan(as_float).any():
+                first = int(np.flatnonzero(np.isnan(as_float))[0])
+                raise ValueError(f"run(): {name} has missing/non-boolean values (first at bar "
+                                 f"{first}, {index[first]}). Use {name}.fillna(False)"
+                                 ".astype(bool).")
+            values = as_float
+        if values.dtype.kind not in "biuf" or not np.isin(values, (0, 1)).all():
+            raise ValueError(f"run(): {name} must be boolean (True/False or 0/1), got dtype "
+                             f"{values.dtype}. Compare to build one, e.g. fast > slow.")
+        values = values.astype(np.bool_)
+    return np.ascontiguousarray(values.reshape(n, 1))
+
+
+def expand_grid(grid: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Cartesian product of the list-valued parameters, in the order given.
+
+    Returns the names of the varying parameters and one tuple of values per combination.
+    """
+    names = [k for k, v in grid.items() if isinstance(v, (list, tuple, np.ndarray, range))]
+    values = [list(grid[k]) for k in names]
+    for name, vals in zip(names, values):
+        if not vals:
+            raise ValueError(f"sweep(): {name} is an empty list; give at least one value.")
+    return names, list(itertools.product(*values))
