@@ -42,6 +42,15 @@ def instrument_arrays(instrument: Any) -> tuple[np.ndarray, tuple[np.ndarray, ..
     return inst, tiers
 
 
+def signal_mask(entries: np.ndarray, exits: np.ndarray, short_entries: np.ndarray,
+                short_exits: np.ndarray) -> np.ndarray:
+    """Pack four bool matrices ``(n_bars, n_sets)`` into the kernels' uint8 bitmask."""
+    mask = (entries.astype(np.uint8) * R.SIG_ENTRY | exits.astype(np.uint8) * R.SIG_EXIT
+            | short_entries.astype(np.uint8) * R.SIG_SHORT_ENTRY
+            | short_exits.astype(np.uint8) * R.SIG_SHORT_EXIT)
+    return np.ascontiguousarray(mask, dtype=np.uint8)
+
+
 def _check_market(market: Any) -> None:
     if isinstance(market, dict):
         raise ValueError("run(): several markets (a portfolio with one wallet) are not built "
@@ -78,9 +87,9 @@ def run(market: Any, entries: Any = None, exits: Any = None, short_entries: Any 
     prm = validate_params(market.instrument, **params)
     signals = tuple(prepare_signal(name, sig, market.index)
                     for name, sig in zip(SIGNAL_NAMES, (entries, exits, short_entries,
-                                                        short_exits)))
+                                                        short_exits), strict=True))
     inst, tiers = instrument_arrays(market.instrument)
     series, trades, events, stats = simulate(encode(prm), market_arrays(market), inst, tiers,
-                                             signals, float(market.bar_ns))
+                                             signal_mask(*signals), float(market.bar_ns))
     return Result(market=market, params=prm, series=series, trades=trades, events=events,
                   stats=stats)

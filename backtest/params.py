@@ -236,7 +236,7 @@ def expand_grid(grid: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...
     """
     names = [k for k, v in grid.items() if isinstance(v, (list, tuple, np.ndarray, range))]
     values = [list(grid[k]) for k in names]
-    for name, vals in zip(names, values):
+    for name, vals in zip(names, values, strict=True):
         if not vals:
             raise ValueError(f"sweep(): {name} is an empty list; give at least one value.")
     return names, list(itertools.product(*values))

@@ -23,7 +23,7 @@ TRADE_COLUMNS = ("entry_time", "exit_time", "side", "size", "leverage", "entry_p
 
 def stats_series(values: np.ndarray) -> pd.Series:
     """Name the kernel's stats vector (``STAT_NAMES``), with counts as ints."""
-    out: dict[str, Any] = dict(zip(STAT_NAMES, (float(v) for v in values)))
+    out: dict[str, Any] = dict(zip(STAT_NAMES, (float(v) for v in values), strict=True))
     for key in _INT_STATS:
         out[key] = int(out[key])
     out["ruined"] = bool(out["ruined"])

@@ -62,6 +62,12 @@ M_OPEN, M_HIGH, M_LOW, M_CLOSE = 0, 1, 2, 3
 M_MARK_OPEN, M_MARK_HIGH, M_MARK_LOW, M_MARK_CLOSE = 4, 5, 6, 7
 M_FUNDING_RATE, M_FUNDING_COUNT, M_NEXT_FUNDING_RATE = 8, 9, 10
 N_MARKET = 11
+# The per-bar vector the step reads: the N_MARKET values of bar t, then the previous close.
+M_PREV_CLOSE = 11
+N_BAR = 12
+
+# --- signal bitmask (uint8 per bar and signal set) ---------------------------------------
+SIG_ENTRY, SIG_EXIT, SIG_SHORT_ENTRY, SIG_SHORT_EXIT = 1, 2, 4, 8
 
 # --- exit reasons ---------------------------------------------------------------------------
 R_SIGNAL, R_REVERSE, R_STOP_LOSS, R_TAKE_PROFIT, R_TRAILING, R_LIQUIDATION, R_EXPIRY, R_END = (

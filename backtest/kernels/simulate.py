@@ -1,11 +1,13 @@
 """One market, one combination: per-bar series, trade rows and event rows.
 
-Contract: ``simulate(p, mk, inst, tiers, sig, bar_ns)`` runs ``step_bar`` over every bar and
-returns ``(series, trades, events, stats)`` where ``series`` is float64[6, n_bars] (rows:
+Contract: ``simulate(p, mk, inst, tiers, signals, bar_ns)`` runs ``step_bar`` over every
+bar and returns ``(series, trades, events, stats)`` where ``series`` is float64[6, n_bars] (rows:
 equity, wallet, signed position, margin, liquidation price (NaN flat), funding paid in the
 bar; all at the bar's close, account currency), ``trades`` float64[n_trades, N_TRADE_COLS],
 ``events`` float64[n_events, N_EVENT_COLS] and ``stats`` float64[N_STATS] (``STAT_NAMES``).
-Inputs as described in ``step.py``. Imports numpy, numba and kernels only.
+``mk`` is the market tuple (``records.M_*``, n_bars each), ``signals`` the uint8
+bitmask matrix ``(n_bars, n_sets)`` (``records.SIG_*``); the rest as in ``step.py``.
+Imports numpy, numba and kernels only.
 """
 
 import numpy as np
@@ -13,9 +15,11 @@ from numba import njit
 
 from backtest.kernels.records import (
     M_OPEN,
+    N_BAR,
     N_EVENT_COLS,
     N_STATE,
     N_TRADE_COLS,
+    P_SIGNAL_SET,
     S_EQUITY,
     S_FUNDING_BAR,
     S_LIQ,
@@ -27,17 +31,19 @@ from backtest.kernels.records import (
     S_WALLET,
 )
 from backtest.kernels.stats import N_STATS, finalize_stats
-from backtest.kernels.step import init_state, step_bar
+from backtest.kernels.step import init_state, load_bar, step_bar
 
 N_SERIES = 6
 
 
 @njit(cache=True, nogil=True)
-def simulate(p, mk, inst, tiers, sig, bar_ns):
+def simulate(p, mk, inst, tiers, signals, bar_ns):
     """Simulate one combination over all bars (see the module docstring for shapes)."""
     n_bars = mk[M_OPEN].shape[0]
     st = np.empty(N_STATE)
     init_state(st, p)
+    bar = np.empty(N_BAR)
+    k = int(p[P_SIGNAL_SET])
     series = np.empty((N_SERIES, n_bars))
     # A position opens and closes at most a few times per bar; grow on demand below.
     trades = np.empty((max(16, n_bars // 4), N_TRADE_COLS))
@@ -47,7 +53,10 @@ def simulate(p, mk, inst, tiers, sig, bar_ns):
             trades = _grow(trades, int(st[S_N_TRADE_ROWS]))
         if int(st[S_N_EVENT_ROWS]) + 8 > events.shape[0]:
             events = _grow(events, int(st[S_N_EVENT_ROWS]))
-        step_bar(t, st, p, mk, inst, tiers, sig, trades, events)
+        load_bar(bar, mk, t)
+        sig_prev = int(signals[t - 1, k]) if t > 0 else 0
+        step_bar(t, t == n_bars - 1, st, p, bar, sig_prev, int(signals[t, k]), inst, tiers, trades,
+                 events)
         series[0, t] = st[S_EQUITY]
         series[1, t] = st[S_WALLET]
         series[2, t] = st[S_SIDE] * st[S_SIZE]

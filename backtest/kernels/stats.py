@@ -56,22 +56,22 @@ N_STATS = len(STAT_NAMES)
 NS_PER_YEAR = 365.0 * 86400.0 * 1e9
 
 
-@njit(cache=True, nogil=True)
-def update_bar_stats(st, p, t, mk, inst):
+@njit(cache=True, nogil=True, inline="always")
+def update_bar_stats(st, p, bar, inst):
     """Mark to market at the mark close and fold this bar into the running statistics."""
     side = st[S_SIDE]
     equity = st[S_WALLET]
     if side != 0.0:
-        mark_close = mk[M_MARK_CLOSE][t]
+        mark_close = bar[M_MARK_CLOSE]
         equity += upnl(int(inst[I_SETTLEMENT]), side, st[S_SIZE], st[S_ENTRY], mark_close,
                        inst[I_CONTRACT_SIZE])
         st[S_EXPOSED_BARS] += 1.0
         liq = st[S_LIQ]
         if side > 0.0:
-            x = mk[M_MARK_LOW][t]
+            x = bar[M_MARK_LOW]
             dist = (x - liq) / x
         else:
-            x = mk[M_MARK_HIGH][t]
+            x = bar[M_MARK_HIGH]
             dist = (liq - x) / x
         if dist < st[S_MIN_LIQ_DISTANCE]:
             st[S_MIN_LIQ_DISTANCE] = dist

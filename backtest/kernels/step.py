@@ -11,7 +11,7 @@ in ``docs/semantics.md``; this file follows that page section by section.
 Arguments shared by the helpers:
     st      float64[N_STATE]   the combination's state (mutated)
     p       float64[N_PARAMS]  its parameters
-    mk      tuple of N_MARKET float64[n_bars] arrays (``records.M_*`` order)
+    bar      tuple of N_MARKET float64[n_bars] arrays (``records.M_*`` order)
     inst    float64[N_INSTRUMENT]
     tiers   (floor, mmr, cum, max_leverage) float64 arrays
     trades  float64[k, N_TRADE_COLS]; rows are written while they fit (k may be 0)
@@ -54,12 +54,12 @@ from backtest.kernels.records import (
     M_FUNDING_RATE,
     M_HIGH,
     M_LOW,
-    M_MARK_CLOSE,
     M_MARK_HIGH,
     M_MARK_LOW,
     M_MARK_OPEN,
     M_NEXT_FUNDING_RATE,
     M_OPEN,
+    M_PREV_CLOSE,
     MODE_CROSS,
     ORDER_LIMIT,
     P_ENTRY_ORDER,
@@ -74,7 +74,6 @@ from backtest.kernels.records import (
     P_MARGIN_MODE,
     P_NEGATIVE_EQUITY,
     P_PATH,
-    P_SIGNAL_SET,
     P_SIZE,
     P_SIZE_TYPE,
     P_SLIPPAGE,
@@ -105,18 +104,18 @@ from backtest.kernels.records import (
     S_LIQ,
     S_MARGIN,
     S_MARGIN0,
+    S_MIN_LIQ_DISTANCE,
     S_N_EVENT_ROWS,
     S_N_LIQUIDATIONS,
     S_N_STOPS,
     S_N_TRADE_ROWS,
     S_N_TRADES,
     S_N_WINS,
-    S_MIN_LIQ_DISTANCE,
     S_PEAK,
     S_PENDING_EXPIRY,
-    S_PREV_EQUITY,
     S_PENDING_PRICE,
     S_PENDING_SIDE,
+    S_PREV_EQUITY,
     S_RUINED,
     S_SIDE,
     S_SIZE,
@@ -129,6 +128,10 @@ from backtest.kernels.records import (
     S_TRADE_FUNDING,
     S_TRAIL_REF,
     S_WALLET,
+    SIG_ENTRY,
+    SIG_EXIT,
+    SIG_SHORT_ENTRY,
+    SIG_SHORT_EXIT,
     SIZE_MARGIN,
     SIZE_NOTIONAL,
     SIZE_QTY,
@@ -182,7 +185,7 @@ def record_event(st, events, t, kind, value):
 
 
 @njit(cache=True, nogil=True)
-def update_liquidation(st, p, t, mk, inst, tiers):
+def update_liquidation(st, p, t, bar, inst, tiers):
     """Recompute the liquidation and bankruptcy prices from the margin now behind the position."""
     side = st[S_SIDE]
     if side == 0.0:
@@ -194,7 +197,7 @@ def update_liquidation(st, p, t, mk, inst, tiers):
     rules = int(inst[I_RULES])
     st[S_LIQ] = liquidation_price(rules, settle, side, st[S_SIZE], st[S_ENTRY], wallet,
                                   inst[I_CONTRACT_SIZE], tiers[0], tiers[1], tiers[2],
-                                  mk[M_NEXT_FUNDING_RATE][t], 0.0, 0.0, inst[I_TICK])
+                                  bar[M_NEXT_FUNDING_RATE], 0.0, 0.0, inst[I_TICK])
     st[S_BANKRUPT] = bankruptcy_price(rules, settle, side, st[S_SIZE], st[S_ENTRY], wallet,
                                       inst[I_CONTRACT_SIZE], inst[I_TICK])
 
@@ -284,7 +287,7 @@ def liquidate(st, p, t, mark_open, at_open, inst, trades):
 
 
 @njit(cache=True, nogil=True)
-def open_position(st, p, t, side, price, is_limit, mk, inst, tiers, events):
+def open_position(st, p, t, side, price, is_limit, bar, inst, tiers, events):
     """Size and open a position at ``price`` (slippage applied here for market orders)."""
     if not is_limit:
         price = price * (1.0 + side * p[P_SLIPPAGE])
@@ -334,7 +337,7 @@ def open_position(st, p, t, side, price, is_limit, mk, inst, tiers, events):
     st[S_TAKE_PROFIT] = price * (1.0 + side * p[P_TAKE_PROFIT])
     st[S_TRAIL_REF] = price
     st[S_STOP_LIMIT] = np.nan
-    update_liquidation(st, p, t, mk, inst, tiers)
+    update_liquidation(st, p, t, bar, inst, tiers)
 
 
 @njit(cache=True, nogil=True)
@@ -374,29 +377,26 @@ def fill_stop(st, p, t, level, reason, gap_open, at_open, inst, trades, events):
 
 
 @njit(cache=True, nogil=True)
-def settle_funding(st, p, t, mk, inst, tiers):
+def settle_funding(st, p, t, bar, inst, tiers):
     """SPEC §6: pay ``side * notional(mark_open) * rate`` at the open; move the liq price."""
-    st[S_FUNDING_BAR] = 0.0
-    if st[S_SIDE] == 0.0 or mk[M_FUNDING_COUNT][t] == 0.0:
-        return
     settle = int(inst[I_SETTLEMENT])
-    pay = st[S_SIDE] * notional(settle, st[S_SIZE], mk[M_MARK_OPEN][t],
-                                inst[I_CONTRACT_SIZE]) * mk[M_FUNDING_RATE][t]
+    pay = st[S_SIDE] * notional(settle, st[S_SIZE], bar[M_MARK_OPEN],
+                                inst[I_CONTRACT_SIZE]) * bar[M_FUNDING_RATE]
     st[S_WALLET] -= pay
     if p[P_MARGIN_MODE] != MODE_CROSS:
         st[S_MARGIN] -= pay
     st[S_TRADE_FUNDING] += pay
     st[S_FUNDING_PAID] += pay
     st[S_FUNDING_BAR] = pay
-    update_liquidation(st, p, t, mk, inst, tiers)
+    update_liquidation(st, p, t, bar, inst, tiers)
 
 
 @njit(cache=True, nogil=True)
-def check_open(st, p, t, mk, inst, trades, events):
+def check_open(st, p, t, bar, inst, trades, events):
     """Step 2: liquidation gap, stop gap, resting stop-limit, take-profit gap at the open."""
     side = st[S_SIDE]
-    mark_open = mk[M_MARK_OPEN][t]
-    last_open = mk[M_OPEN][t]
+    mark_open = bar[M_MARK_OPEN]
+    last_open = bar[M_OPEN]
     if side * (mark_open - st[S_LIQ]) <= 0.0:
         liquidate(st, p, t, mark_open, True, inst, trades)
         return
@@ -416,28 +416,25 @@ def check_open(st, p, t, mk, inst, trades, events):
 
 
 @njit(cache=True, nogil=True)
-def enter(st, p, t, side, price, mk, inst, tiers, trades, events):
+def enter(st, p, t, side, price, bar, inst, tiers, trades, events):
     """An entry signal for ``side`` executing at ``price``: open, reverse or ignore."""
     if st[S_SIDE] == side:
         record_event(st, events, t, EV_ENTRY_IGNORED, side)
         return
     if st[S_SIDE] != 0.0:
         close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_REVERSE, inst, trades)
-    open_position(st, p, t, side, price, False, mk, inst, tiers, events)
+    open_position(st, p, t, side, price, False, bar, inst, tiers, events)
 
 
 @njit(cache=True, nogil=True)
-def process_signals(st, p, t, ts, price, mk, inst, tiers, sig, trades, events):
-    """Execute the signals of bar ``ts`` at ``price`` (bar ``t``): exits, then entries.
-
-    ``sig`` = (entries, exits, short_entries, short_exits), bool[n_bars, n_sets].
-    """
-    k = int(p[P_SIGNAL_SET])
-    long_entry = sig[0][ts, k]
-    short_entry = sig[2][ts, k]
-    if sig[1][ts, k] and st[S_SIDE] > 0.0:
+def process_signals(st, p, t, ts, code, price, signal_close, bar, inst, tiers, trades, events):
+    """Execute the signals of bar ``ts`` (bitmask ``code``, ``SIG_*``) at ``price`` in bar
+    ``t``: exits, then entries. ``signal_close`` is the signal bar's close (limit prices)."""
+    long_entry = (code & SIG_ENTRY) != 0
+    short_entry = (code & SIG_SHORT_ENTRY) != 0
+    if (code & SIG_EXIT) != 0 and st[S_SIDE] > 0.0:
         close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_SIGNAL, inst, trades)
-    if sig[3][ts, k] and st[S_SIDE] < 0.0:
+    if (code & SIG_SHORT_EXIT) != 0 and st[S_SIDE] < 0.0:
         close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_SIGNAL, inst, trades)
     if long_entry and short_entry:
         record_event(st, events, t, EV_CONFLICTING_ENTRIES, 0.0)
@@ -450,14 +447,14 @@ def process_signals(st, p, t, ts, price, mk, inst, tiers, sig, trades, events):
             record_event(st, events, t, EV_ENTRY_IGNORED, side)
             return
         st[S_PENDING_SIDE] = side
-        st[S_PENDING_PRICE] = mk[M_CLOSE][ts] * (1.0 - side * p[P_LIMIT_OFFSET])
+        st[S_PENDING_PRICE] = signal_close * (1.0 - side * p[P_LIMIT_OFFSET])
         st[S_PENDING_EXPIRY] = ts + p[P_LIMIT_TTL]
         return
-    enter(st, p, t, side, price, mk, inst, tiers, trades, events)
+    enter(st, p, t, side, price, bar, inst, tiers, trades, events)
 
 
 @njit(cache=True, nogil=True)
-def check_entry_limit(st, p, t, mk, inst, tiers, trades, events):
+def check_entry_limit(st, p, t, bar, inst, tiers, trades, events):
     """A resting entry limit fills at the open or when the bar's range reaches it."""
     side = st[S_PENDING_SIDE]
     if side == 0.0:
@@ -467,8 +464,8 @@ def check_entry_limit(st, p, t, mk, inst, tiers, trades, events):
         record_event(st, events, t, EV_LIMIT_EXPIRED, st[S_PENDING_PRICE])
         return
     limit = st[S_PENDING_PRICE]
-    last_open = mk[M_OPEN][t]
-    reach = mk[M_LOW][t] if side > 0.0 else mk[M_HIGH][t]
+    last_open = bar[M_OPEN]
+    reach = bar[M_LOW] if side > 0.0 else bar[M_HIGH]
     price = np.nan
     if side * (limit - last_open) >= 0.0:
         price = last_open
@@ -485,19 +482,19 @@ def check_entry_limit(st, p, t, mk, inst, tiers, trades, events):
         return
     if st[S_SIDE] != 0.0:
         close_at_market(st, p, t, price, p[P_TAKER_FEE], False, R_REVERSE, inst, trades)
-    open_position(st, p, t, side, price, True, mk, inst, tiers, events)
+    open_position(st, p, t, side, price, True, bar, inst, tiers, events)
 
 
 @njit(cache=True, nogil=True)
-def adverse_leg(st, p, t, mk, inst, trades, events):
+def adverse_leg(st, p, t, bar, inst, trades, events):
     """Step 4: stop vs liquidation on the adverse extremes; returns True if it closed."""
     side = st[S_SIDE]
     if side > 0.0:
-        mark_x = mk[M_MARK_LOW][t]
-        last_x = mk[M_LOW][t]
+        mark_x = bar[M_MARK_LOW]
+        last_x = bar[M_LOW]
     else:
-        mark_x = mk[M_MARK_HIGH][t]
-        last_x = mk[M_HIGH][t]
+        mark_x = bar[M_MARK_HIGH]
+        last_x = bar[M_HIGH]
     trig_x = mark_x if p[P_STOP_TRIGGER] == TRIGGER_MARK else last_x
     liq = st[S_LIQ]
     liq_hit = side * (mark_x - liq) <= 0.0
@@ -518,10 +515,10 @@ def adverse_leg(st, p, t, mk, inst, trades, events):
 
 
 @njit(cache=True, nogil=True)
-def favourable_leg(st, p, t, mk, inst, trades):
+def favourable_leg(st, p, t, bar, inst, trades):
     """Step 5: resting stop-limit and take-profit on the favourable extreme, then trailing."""
     side = st[S_SIDE]
-    last_x = mk[M_HIGH][t] if side > 0.0 else mk[M_LOW][t]
+    last_x = bar[M_HIGH] if side > 0.0 else bar[M_LOW]
     limit = st[S_STOP_LIMIT]
     if limit == limit and side * (last_x - limit) >= 0.0:
         close_at_market(st, p, t, limit, p[P_TAKER_FEE], False, int(st[S_STOP_LIMIT_REASON]),
@@ -535,30 +532,30 @@ def favourable_leg(st, p, t, mk, inst, trades):
 
 
 @njit(cache=True, nogil=True)
-def move_trailing_reference(st, p, t, mk):
+def move_trailing_reference(st, p, t, bar):
     """The trailing reference follows the trigger series' favourable extreme."""
     side = st[S_SIDE]
     if side == 0.0:
         return
     if p[P_STOP_TRIGGER] == TRIGGER_MARK:
-        best = mk[M_MARK_HIGH][t] if side > 0.0 else mk[M_MARK_LOW][t]
+        best = bar[M_MARK_HIGH] if side > 0.0 else bar[M_MARK_LOW]
     else:
-        best = mk[M_HIGH][t] if side > 0.0 else mk[M_LOW][t]
+        best = bar[M_HIGH] if side > 0.0 else bar[M_LOW]
     if side * (best - st[S_TRAIL_REF]) > 0.0:
         st[S_TRAIL_REF] = best
 
 
 @njit(cache=True, nogil=True)
-def count_ambiguous(st, p, t, mk, events):
+def count_ambiguous(st, p, t, bar, events):
     """Both a loss-side and a profit-side exit were reachable in this bar."""
     side = st[S_SIDE]
     tp = st[S_TAKE_PROFIT]
     if tp != tp:
         return
     if side > 0.0:
-        mark_x, last_x, fav_x = mk[M_MARK_LOW][t], mk[M_LOW][t], mk[M_HIGH][t]
+        mark_x, last_x, fav_x = bar[M_MARK_LOW], bar[M_LOW], bar[M_HIGH]
     else:
-        mark_x, last_x, fav_x = mk[M_MARK_HIGH][t], mk[M_HIGH][t], mk[M_LOW][t]
+        mark_x, last_x, fav_x = bar[M_MARK_HIGH], bar[M_HIGH], bar[M_LOW]
     if side * (fav_x - tp) < 0.0:
         return
     trig_x = mark_x if p[P_STOP_TRIGGER] == TRIGGER_MARK else last_x
@@ -569,67 +566,87 @@ def count_ambiguous(st, p, t, mk, events):
 
 
 @njit(cache=True, nogil=True)
-def run_legs(st, p, t, mk, inst, trades, events):
+def run_legs(st, p, t, bar, inst, trades, events):
     """Steps 4-5 in the order the path model gives."""
-    count_ambiguous(st, p, t, mk, events)
+    count_ambiguous(st, p, t, bar, events)
     side = st[S_SIDE]
     favourable_first = False
     if p[P_PATH] == PATH_OHLC:
-        green = mk[M_CLOSE][t] >= mk[M_OPEN][t]
+        green = bar[M_CLOSE] >= bar[M_OPEN]
         favourable_first = (side > 0.0) != green
     if favourable_first:
-        if favourable_leg(st, p, t, mk, inst, trades):
+        if favourable_leg(st, p, t, bar, inst, trades):
             return
-        move_trailing_reference(st, p, t, mk)
-        adverse_leg(st, p, t, mk, inst, trades, events)
+        move_trailing_reference(st, p, t, bar)
+        adverse_leg(st, p, t, bar, inst, trades, events)
         return
-    if adverse_leg(st, p, t, mk, inst, trades, events):
+    if adverse_leg(st, p, t, bar, inst, trades, events):
         return
-    if favourable_leg(st, p, t, mk, inst, trades):
+    if favourable_leg(st, p, t, bar, inst, trades):
         return
-    move_trailing_reference(st, p, t, mk)
+    move_trailing_reference(st, p, t, bar)
 
 
-@njit(cache=True, nogil=True)
-def any_signal(sig, ts, k):
-    return sig[0][ts, k] or sig[1][ts, k] or sig[2][ts, k] or sig[3][ts, k]
+@njit(cache=True, nogil=True, inline="always")
+def load_bar(bar, mk, t):
+    """Copy bar ``t`` of the market tuple into the per-bar vector (``M_*`` slots)."""
+    # Constant indices: indexing the tuple with a loop variable costs ~130 ns per bar in Numba.
+    bar[0] = mk[0][t]
+    bar[1] = mk[1][t]
+    bar[2] = mk[2][t]
+    bar[3] = mk[3][t]
+    bar[4] = mk[4][t]
+    bar[5] = mk[5][t]
+    bar[6] = mk[6][t]
+    bar[7] = mk[7][t]
+    bar[8] = mk[8][t]
+    bar[9] = mk[9][t]
+    bar[10] = mk[10][t]
+    bar[M_PREV_CLOSE] = mk[M_CLOSE][t - 1] if t > 0 else np.nan
 
 
-@njit(cache=True, nogil=True)
-def step_bar(t, st, p, mk, inst, tiers, sig, trades, events):
-    """Advance one combination through bar ``t`` (SPEC §5, docs/semantics.md steps 1-6)."""
-    n_bars = mk[M_OPEN].shape[0]
-    k = int(p[P_SIGNAL_SET])
+@njit(cache=True, nogil=True, inline="always")
+def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, events):
+    """Advance one combination through bar ``t`` (SPEC §5, docs/semantics.md steps 1-6).
+
+    ``bar`` holds bar ``t``'s values (``load_bar``); ``sig_prev``/``sig_now`` are the signal
+    bitmasks (``SIG_*``) of bars ``t-1`` and ``t`` for this combination's signal set;
+    ``is_last`` marks the final bar (end-of-data exit).
+    """
     fill_close = p[P_FILL] == FILL_CLOSE
     if st[S_RUINED] != 0.0:
         # Trading has stopped; the signals that would have executed now are still counted.
         st[S_FUNDING_BAR] = 0.0
-        ts = t if fill_close else t - 1
-        if ts >= 0 and any_signal(sig, ts, k):
+        if (sig_now if fill_close else sig_prev) != 0:
             record_event(st, events, t, EV_SIGNAL_AFTER_RUIN, 0.0)
-        if not fill_close and t == n_bars - 1 and any_signal(sig, t, k):
+        if not fill_close and is_last and sig_now != 0:
             record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
-        update_bar_stats(st, p, t, mk, inst)
+        update_bar_stats(st, p, bar, inst)
         return
     # 1. funding, 2. the open
-    settle_funding(st, p, t, mk, inst, tiers)
+    st[S_FUNDING_BAR] = 0.0
     if st[S_SIDE] != 0.0:
-        check_open(st, p, t, mk, inst, trades, events)
+        if bar[M_FUNDING_COUNT] != 0.0:
+            settle_funding(st, p, t, bar, inst, tiers)
+        check_open(st, p, t, bar, inst, trades, events)
     # 3. orders at the open
-    if not fill_close and t > 0 and any_signal(sig, t - 1, k):
-        process_signals(st, p, t, t - 1, mk[M_OPEN][t], mk, inst, tiers, sig, trades, events)
-    check_entry_limit(st, p, t, mk, inst, tiers, trades, events)
+    if not fill_close and sig_prev != 0:
+        process_signals(st, p, t, t - 1, sig_prev, bar[M_OPEN], bar[M_PREV_CLOSE], bar, inst,
+                        tiers, trades, events)
+    if st[S_PENDING_SIDE] != 0.0:
+        check_entry_limit(st, p, t, bar, inst, tiers, trades, events)
     # 4-5. the legs
     if st[S_SIDE] != 0.0:
-        run_legs(st, p, t, mk, inst, trades, events)
+        run_legs(st, p, t, bar, inst, trades, events)
     # 6. the close
-    if any_signal(sig, t, k):
+    if sig_now != 0:
         if fill_close:
-            process_signals(st, p, t, t, mk[M_CLOSE][t], mk, inst, tiers, sig, trades, events)
-        elif t == n_bars - 1:
+            process_signals(st, p, t, t, sig_now, bar[M_CLOSE], bar[M_CLOSE], bar, inst, tiers,
+                            trades, events)
+        elif is_last:
             record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
-    if t == n_bars - 1 and st[S_SIDE] != 0.0:
-        close_at_market(st, p, t, mk[M_CLOSE][t], p[P_TAKER_FEE], True, R_END, inst, trades)
-    update_bar_stats(st, p, t, mk, inst)
+    if is_last and st[S_SIDE] != 0.0:
+        close_at_market(st, p, t, bar[M_CLOSE], p[P_TAKER_FEE], True, R_END, inst, trades)
+    update_bar_stats(st, p, bar, inst)
     if st[S_EQUITY] <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
         st[S_RUINED] = 1.0

@@ -1,0 +1,626 @@
+"""Instruments: contract specification, maintenance-margin tier tables and presets (SPEC §3).
+
+Owns ``TierTable``, ``Instrument``, the preset registry and ``get_instrument`` /
+``list_instruments``. An instrument is plain, validated data; the maths lives in
+``backtest.kernels.contracts`` (whose int codes the ``*_code`` properties return).
+
+Imports numpy, pandas and ``backtest.kernels.contracts`` only; must not import the engine,
+market, result or plotting modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from backtest.kernels import contracts as _k
+
+_KIND_CODES = {"perpetual": 0, "future": 1, "spot_margin": 2}
+_SETTLEMENT_CODES = {"linear": _k.LINEAR, "inverse": _k.INVERSE, "quanto": _k.QUANTO}
+_RULES_CODES = {"simple": _k.RULES_SIMPLE, "binance": _k.RULES_BINANCE,
+                "bitmex": _k.RULES_BITMEX}
+# A zero maintenance rate would otherwise allow unbounded leverage; 1000x is beyond any venue.
+_LEVERAGE_CAP = 1000.0
+# Negative maker fees are rebates (BitMEX paid 0.025 %); a rebate of 1 % or more is a typo.
+_MIN_FEE = -0.01
+
+
+def _suggest(value: object, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(value), list(allowed), n=3, cutoff=0.5)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def _choice(owner: str, name: str, value: object, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(
+            f"{owner}: {name} must be one of {', '.join(repr(a) for a in allowed)}; "
+            f"got {value!r}.{_suggest(value, allowed)}"
+        )
+    return value
+
+
+def _finite(owner: str, name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: {name} must be a number; got {value!r} "
+                        f"({type(value).__name__}). Fix: pass a float.")
+    out = float(value)
+    if not math.isfinite(out):
+        raise ValueError(f"{owner}: {name} must be finite; got {value!r}.")
+    return out
+
+
+def _rate(owner: str, name: str, value: object, *, low: float = 0.0, what: str = "a fraction",
+          example: str = "0.0005 = 5 bp") -> float:
+    """A rate given as a fraction in ``[low, 1)``; >= 1 is read as percent or basis points."""
+    out = _finite(owner, name, value)
+    if out >= 1.0:
+        raise ValueError(
+            f"{owner}: {name}={value!r} is not plausible as {what} (must be < 1). "
+            f"Did you pass basis points/percent? Rates are fractions: {example}."
+        )
+    if out < low:
+        raise ValueError(f"{owner}: {name} must be >= {low}; got {value!r}.")
+    return out
+
+
+def _text(owner: str, name: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{owner}: {name} must be a non-empty string; got {value!r}.")
+    return value
+
+
+def _default_max_leverage(mmr: float) -> float:
+    return _LEVERAGE_CAP if mmr <= 0.0 else min(1.0 / mmr, _LEVERAGE_CAP)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierTable:
+    """Maintenance-margin tiers of one instrument, as published on one date.
+
+    Row ``i`` applies to positions whose notional (account currency, e.g. USDT for
+    Binance USDⓈ-M, BTC/XBT for COIN-M and BitMEX) is ``>= floor[i]`` and below
+    ``floor[i+1]`` (floors are inclusive, as on Binance). Maintenance margin of a row:
+    ``MM = notional * mmr - cum`` (SPEC §3).
+
+    Parameters
+    ----------
+    effective_date : str
+        ISO date (``YYYY-MM-DD``) from which the table applied; exchanges change tables.
+    source : str
+        Where the numbers come from (URL, snapshot, announcement).
+    floor : sequence of float
+        Notional floors, ascending, the first one 0.
+    mmr : sequence of float
+        Maintenance margin rates (fractions, 0.004 = 0.4 %).
+    cum : sequence of float
+        Maintenance amounts ("cum"), account currency; 0 for BitMEX risk-limit steps.
+    max_leverage : sequence of float
+        Maximum leverage allowed in each row (BitMEX: 1 / initial margin rate).
+    """
+
+    effective_date: str
+    source: str
+    floor: tuple[float, ...]
+    mmr: tuple[float, ...]
+    cum: tuple[float, ...]
+    max_leverage: tuple[float, ...]
+    _arrays: tuple[np.ndarray, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        owner = "TierTable"
+        try:
+            date.fromisoformat(str(self.effective_date))
+        except ValueError:
+            raise ValueError(f"{owner}: effective_date must be an ISO date 'YYYY-MM-DD'; "
+                             f"got {self.effective_date!r}.") from None
+        _text(owner, "source", self.source)
+        columns = {}
+        for name in ("floor", "mmr", "cum", "max_leverage"):
+            raw = getattr(self, name)
+            if isinstance(raw, (str, bytes)) or not isinstance(raw, (Sequence, np.ndarray)):
+                raise TypeError(f"{owner}: {name} must be a sequence of numbers (one per row); "
+                                f"got {raw!r}.")
+            values = tuple(_finite(owner, f"{name}[{i}]", v) for i, v in enumerate(raw))
+            object.__setattr__(self, name, values)
+            columns[name] = values
+        lengths = {name: len(v) for name, v in columns.items()}
+        if len(set(lengths.values())) != 1 or lengths["floor"] == 0:
+            raise ValueError(f"{owner}: floor, mmr, cum and max_leverage must have the same, "
+                             f"non-zero length (one value per row); got lengths {lengths}.")
+        self._check_rows(owner)
+        arrays = tuple(np.ascontiguousarray(np.array(columns[n], dtype=np.float64))
+                       for n in ("floor", "mmr", "cum", "max_leverage"))
+        for a in arrays:
+            a.setflags(write=False)  # cached and shared: nobody may edit a preset's table
+        object.__setattr__(self, "_arrays", arrays)
+
+    def _check_rows(self, owner: str) -> None:
+        if self.floor[0] != 0.0:
+            raise ValueError(f"{owner}: floor[0] must be 0 so that every notional has a row; "
+                             f"got {self.floor[0]!r}.")
+        for i in range(1, len(self.floor)):
+            if not self.floor[i] > self.floor[i - 1]:
+                raise ValueError(f"{owner}: floor must be strictly ascending; floor[{i}]="
+                                 f"{self.floor[i]!r} <= floor[{i - 1}]={self.floor[i - 1]!r}.")
+        for i, m in enumerate(self.mmr):  # all rates first: a percent typo is the likely cause
+            _rate(owner, f"mmr[{i}]", m, what="a maintenance margin rate",
+                  example="0.004 = 0.4 %")
+        for i, (m, c, lev) in enumerate(zip(self.mmr, self.cum, self.max_leverage, strict=True)):
+            if c < 0.0:
+                raise ValueError(f"{owner}: cum[{i}] (maintenance amount) must be >= 0; "
+                                 f"got {c!r}.")
+            if lev <= 0.0:
+                raise ValueError(f"{owner}: max_leverage[{i}] must be > 0 (a multiple, "
+                                 f"125 = 125x); got {lev!r}.")
+            if m * lev > 1.0 + 1e-12:
+                raise ValueError(
+                    f"{owner}: row {i} has mmr={m!r} and max_leverage={lev!r}: at that "
+                    f"leverage a position is liquidated at entry. Fix: max_leverage <= 1/mmr "
+                    f"= {1.0 / m:g}."
+                )
+
+    # -- constructors -------------------------------------------------------------------
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[float]], *, effective_date: str,
+                  source: str) -> TierTable:
+        """Build a table from ``(floor, mmr, cum, max_leverage)`` rows."""
+        rows = [tuple(r) for r in rows]
+        if any(len(r) != 4 for r in rows):
+            raise ValueError("TierTable.from_rows: each row must be (floor, mmr, cum, "
+                             "max_leverage).")
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 4
+        floor, mmr, cum, lev = (tuple(col) for col in columns)
+        return cls(effective_date=effective_date, source=source, floor=floor, mmr=mmr,
+                   cum=cum, max_leverage=lev)
+
+    @classmethod
+    def single(cls, mmr: float, *, max_leverage: float | None = None,
+               maint_amount: float = 0.0, effective_date: str = "1970-01-01",
+               source: str = "one-row table (a modelling choice, not a venue snapshot)",
+               ) -> TierTable:
+        """One row for every notional: ``MM = notional * mmr - maint_amount``.
+
+        ``max_leverage`` defaults to ``1/mmr`` capped at 1000 (1000 when ``mmr`` is 0).
+        The default ``effective_date`` is a placeholder: the table is not a venue's.
+        """
+        mmr = _rate("TierTable.single", "mmr", mmr, what="a maintenance margin rate",
+                    example="0.005 = 0.5 %")
+        lev = _default_max_leverage(mmr) if max_leverage is None else max_leverage
+        return cls(effective_date=effective_date, source=source, floor=(0.0,), mmr=(mmr,),
+                   cum=(maint_amount,), max_leverage=(lev,))
+
+    @classmethod
+    def risk_limit_steps(cls, base_mm: float, base_im: float, base_limit: float, step: float,
+                         n_steps: int, effective_date: str, source: str) -> TierTable:
+        """BitMEX risk limits as a tier table.
+
+        Row 0 covers ``[0, base_limit)``; row ``k`` (``1 <= k <= n_steps``) starts at
+        ``base_limit + (k - 1) * step``. Each step adds ``base_mm`` to both the maintenance
+        and the initial margin rate: ``mmr_k = base_mm * (1 + k)``,
+        ``im_k = base_im + k * base_mm``, ``max_leverage_k = 1 / im_k``, ``cum = 0``.
+        Limits and steps are in the settlement coin (XBT). BitMEX applies the row of the
+        user's chosen risk limit; the table uses the position's notional, which is the
+        smallest limit that admits the position.
+        """
+        owner = "TierTable.risk_limit_steps"
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) \
+                or n_steps < 0:
+            raise ValueError(f"{owner}: n_steps must be an int >= 0; got {n_steps!r}.")
+        if not (_finite(owner, "base_limit", base_limit) > 0 and _finite(owner, "step", step) > 0):
+            raise ValueError(f"{owner}: base_limit and step must be > 0; got "
+                             f"{base_limit!r}, {step!r}.")
+        base_mm = _rate(owner, "base_mm", base_mm, example="0.005 = 0.5 %")
+        base_im = _rate(owner, "base_im", base_im, example="0.01 = 1 %")
+        if not base_im > 0.0:
+            raise ValueError(f"{owner}: base_im must be > 0; got {base_im!r}.")
+        floors = [0.0] + [float(base_limit) + k * float(step) for k in range(n_steps)]
+        mmr = [base_mm * (1 + k) for k in range(n_steps + 1)]
+        lev = [1.0 / (base_im + k * base_mm) for k in range(n_steps + 1)]
+        return cls(effective_date=effective_date, source=source, floor=tuple(floors),
+                   mmr=tuple(mmr), cum=(0.0,) * (n_steps + 1), max_leverage=tuple(lev))
+
+    # -- access -------------------------------------------------------------------------
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(floor, mmr, cum, max_leverage)`` as read-only contiguous float64 arrays."""
+        return self._arrays  # type: ignore[return-value]
+
+    def row(self, notional: float) -> int:
+        """Index of the row for a position of ``notional`` (account currency)."""
+        return int(_k.tier_row(self._arrays[0], float(notional)))
+
+    def __len__(self) -> int:
+        return len(self.floor)
+
+    def initial_margin_rate(self, row: int) -> float:
+        """``1 / max_leverage`` of a row (the minimum initial margin rate)."""
+        return 1.0 / self.max_leverage[row]
+
+    def is_continuous(self, rel_tol: float = 1e-9) -> bool:
+        """Whether ``MM`` is continuous at every floor (Binance's definition of ``cum``:
+        ``cum_n = cum_{n-1} + floor_n * (mmr_n - mmr_{n-1})``)."""
+        for i in range(1, len(self.floor)):
+            expected = self.cum[i - 1] + self.floor[i] * (self.mmr[i] - self.mmr[i - 1])
+            if not math.isclose(self.cum[i], expected, rel_tol=rel_tol, abs_tol=1e-9):
+                return False
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Instrument:
+    """One tradable contract and the venue rules that margin it (SPEC §3).
+
+    Parameters
+    ----------
+    symbol : str
+        Venue symbol, e.g. ``"XBTUSD"``.
+    kind : {"perpetual", "future", "spot_margin"}
+    settlement : {"linear", "inverse", "quanto"}
+        Linear: size in base units, money in quote. Inverse: size in contracts of
+        ``contract_size`` quote each, money in base. Quanto: size in contracts,
+        ``contract_size`` is the multiplier (settlement coin per quote unit of price).
+    contract_size : float
+        See ``settlement``; 1.0 for linear.
+    tick_size, lot_size : float
+        Price tick (quote) and size step (base units or contracts); 0 = no rounding.
+    maker_fee, taker_fee : float
+        Fractions of notional (0.0005 = 5 bp). A negative maker fee is a rebate (> -0.01).
+    tiers : TierTable
+        Maintenance-margin table, floors in the account currency.
+    max_leverage : float
+        Instrument-wide maximum; the effective one is ``max_leverage_at(notional)``.
+    rules : {"simple", "bitmex", "binance"}
+        Which venue formulas decide IM, MM and liquidation (SPEC §3).
+    funding_interval_hours : float or None
+        Nominal funding interval of a perpetual, for display and annualising only; the
+        simulation takes funding times from the data (SPEC §6).
+    expiry : pandas.Timestamp or None
+        Expiry of a ``future`` (tz-aware; converted to UTC). Strings are parsed.
+    borrow_rate : float or None
+        ``spot_margin`` only: interest per hour, a fraction (daily rate / 24).
+    liquidation_margin_level : float or None
+        ``spot_margin`` only: liquidated when assets / (liabilities + interest) <= it.
+    base_currency, quote_currency : str
+        E.g. ``"BTC"``, ``"USDT"``.
+    settlement_currency : str or None
+        The coin money is counted in, when it is neither: required for quanto (``"XBT"``).
+        Defaults to the quote (linear) or the base (inverse).
+    """
+
+    symbol: str
+    kind: str
+    settlement: str
+    contract_size: float = 1.0
+    tick_size: float = 0.0
+    lot_size: float = 0.0
+    maker_fee: float = 0.0
+    taker_fee: float = 0.0
+    tiers: TierTable
+    max_leverage: float
+    rules: str
+    funding_interval_hours: float | None = None
+    expiry: pd.Timestamp | None = None
+    borrow_rate: float | None = None
+    liquidation_margin_level: float | None = None
+    base_currency: str
+    quote_currency: str
+    settlement_currency: str | None = None
+
+    def __post_init__(self) -> None:
+        owner = f"Instrument({self.symbol!r})" if isinstance(self.symbol, str) else "Instrument"
+        _text("Instrument", "symbol", self.symbol)
+        _choice(owner, "kind", self.kind, _KIND_CODES)
+        _choice(owner, "settlement", self.settlement, _SETTLEMENT_CODES)
+        _choice(owner, "rules", self.rules, _RULES_CODES)
+        for name in ("base_currency", "quote_currency"):
+            _text(owner, name, getattr(self, name))
+        if not isinstance(self.tiers, TierTable):
+            raise TypeError(f"{owner}: tiers must be a TierTable; got "
+                            f"{type(self.tiers).__name__}. Fix: TierTable.single(mmr=0.005) "
+                            f"for one maintenance rate.")
+        self._set_numbers(owner)
+        self._check_kind(owner)
+        if self.settlement == "quanto":
+            if self.settlement_currency is None:
+                raise ValueError(f"{owner}: a quanto instrument needs settlement_currency "
+                                 f"(the coin the multiplier is in), e.g. 'XBT'.")
+        if self.settlement_currency is not None:
+            _text(owner, "settlement_currency", self.settlement_currency)
+
+    def _set_numbers(self, owner: str) -> None:
+        cs = _finite(owner, "contract_size", self.contract_size)
+        if cs <= 0.0:
+            raise ValueError(f"{owner}: contract_size must be > 0 (inverse: quote value of one "
+                             f"contract, e.g. 1 USD; quanto: multiplier, e.g. 1e-6); got {cs!r}.")
+        values = {"contract_size": cs}
+        for name in ("tick_size", "lot_size"):
+            v = _finite(owner, name, getattr(self, name))
+            if v < 0.0:
+                raise ValueError(f"{owner}: {name} must be >= 0 (0 = no rounding); got {v!r}.")
+            values[name] = v
+        for name in ("maker_fee", "taker_fee"):
+            values[name] = _rate(owner, name, getattr(self, name), low=_MIN_FEE,
+                                 what="a fee rate", example="0.0005 = 5 bp, -0.00025 rebate")
+        lev = _finite(owner, "max_leverage", self.max_leverage)
+        if lev < 1.0:
+            raise ValueError(f"{owner}: max_leverage must be >= 1 (a multiple, 10 = 10x); "
+                             f"got {lev!r}.")
+        mmr0 = self.tiers.mmr[0]
+        if mmr0 * lev > 1.0 + 1e-12:
+            raise ValueError(f"{owner}: max_leverage={lev!r} with the first tier's mmr={mmr0!r} "
+                             f"would liquidate at entry. Fix: max_leverage <= 1/mmr "
+                             f"= {1.0 / mmr0:g}.")
+        values["max_leverage"] = lev
+        for name, v in values.items():
+            object.__setattr__(self, name, v)
+
+    def _check_kind(self, owner: str) -> None:
+        perp, fut, spot = (self.kind == k for k in ("perpetual", "future", "spot_margin"))
+        if self.funding_interval_hours is not None:
+            if not perp:
+                raise ValueError(f"{owner}: funding_interval_hours applies to perpetuals only; "
+                                 f"got {self.funding_interval_hours!r} for kind={self.kind!r}. "
+                                 f"Fix: funding_interval_hours=None.")
+            hours = _finite(owner, "funding_interval_hours", self.funding_interval_hours)
+            if hours <= 0.0:
+                raise ValueError(f"{owner}: funding_interval_hours must be > 0, e.g. 8; "
+                                 f"got {hours!r}.")
+            object.__setattr__(self, "funding_interval_hours", hours)
+        if fut != (self.expiry is not None):
+            raise ValueError(f"{owner}: expiry is required for kind='future' and not allowed "
+                             f"otherwise; got kind={self.kind!r}, expiry={self.expiry!r}. Fix: "
+                             f"expiry=pd.Timestamp('2024-12-27 12:00', tz='UTC') for a future.")
+        if fut:
+            object.__setattr__(self, "expiry", _utc_timestamp(owner, self.expiry))
+        for name in ("borrow_rate", "liquidation_margin_level"):
+            if spot != (getattr(self, name) is not None):
+                raise ValueError(f"{owner}: {name} is required for kind='spot_margin' and not "
+                                 f"allowed otherwise; got kind={self.kind!r}, "
+                                 f"{name}={getattr(self, name)!r}.")
+        if spot:
+            rate = _rate(owner, "borrow_rate", self.borrow_rate, what="an hourly interest rate",
+                         example="0.0002/24 for 0.02 % a day")
+            level = _finite(owner, "liquidation_margin_level", self.liquidation_margin_level)
+            if level <= 1.0:
+                raise ValueError(f"{owner}: liquidation_margin_level must be > 1 (assets / "
+                                 f"liabilities, e.g. 1.1); got {level!r}.")
+            if self.settlement != "linear":
+                raise ValueError(f"{owner}: spot_margin instruments are linear (size in base "
+                                 f"units, money in quote); got settlement={self.settlement!r}.")
+            object.__setattr__(self, "borrow_rate", rate)
+            object.__setattr__(self, "liquidation_margin_level", level)
+
+    # -- codes for the kernels ----------------------------------------------------------
+    @property
+    def settlement_code(self) -> int:
+        """``contracts.LINEAR`` / ``INVERSE`` / ``QUANTO``."""
+        return _SETTLEMENT_CODES[self.settlement]
+
+    @property
+    def rules_code(self) -> int:
+        """``contracts.RULES_SIMPLE`` / ``RULES_BINANCE`` / ``RULES_BITMEX``."""
+        return _RULES_CODES[self.rules]
+
+    @property
+    def kind_code(self) -> int:
+        """0 perpetual, 1 future, 2 spot_margin."""
+        return _KIND_CODES[self.kind]
+
+    @property
+    def expiry_ns(self) -> int | None:
+        """Expiry as int64 nanoseconds since the epoch (UTC), or None."""
+        return None if self.expiry is None else int(self.expiry.value)
+
+    @property
+    def account_currency(self) -> str:
+        """Currency of equity, margin, fees and PnL (SPEC §1): quote for linear, base for
+        inverse, the settlement coin for quanto (e.g. ``"XBT"`` for BitMEX ETHUSD)."""
+        if self.settlement_currency is not None:
+            return self.settlement_currency
+        return self.quote_currency if self.settlement == "linear" else self.base_currency
+
+    @property
+    def size_unit(self) -> str:
+        """What ``size`` counts: ``"BTC"`` (linear base units) or ``"contracts"``."""
+        return self.base_currency if self.settlement == "linear" else "contracts"
+
+    def max_leverage_at(self, notional: float) -> float:
+        """Maximum leverage for a position of ``notional`` (account ccy): the smaller of the
+        instrument's maximum and its tier row's."""
+        return min(self.max_leverage, self.tiers.max_leverage[self.tiers.row(notional)])
+
+    def replace(self, **changes: object) -> Instrument:
+        """A copy with ``changes`` applied, validated again."""
+        names = [f.name for f in dataclasses.fields(self) if f.init]
+        unknown = [k for k in changes if k not in names]
+        if unknown:
+            raise TypeError(f"Instrument.replace: unknown field {unknown[0]!r}."
+                            f"{_suggest(unknown[0], names)} Fields: {', '.join(names)}.")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def simple(cls, mmr: float = 0.005, taker_fee: float = 0.0, maker_fee: float = 0.0,
+               settlement: str = "linear", kind: str = "perpetual",
+               expiry: pd.Timestamp | str | None = None, borrow_rate: float | None = None,
+               max_leverage: float | None = None,
+               liquidation_margin_level: float | None = None, contract_size: float = 1.0,
+               tick_size: float = 0.0) -> Instrument:
+        """A one-tier ``simple``-rules instrument for examples and tests (SPEC §10).
+
+        Liquidation at ``E * (1 - 1/L + mmr)`` (long, linear). ``max_leverage=None`` means
+        ``1/mmr`` capped at 1000 (1000 when ``mmr`` is 0; 200 for the default 0.5 %).
+        For ``kind="spot_margin"``: ``borrow_rate=None`` means 0 interest,
+        ``liquidation_margin_level=None`` means 1.1 (Binance Cross), and ``max_leverage=None``
+        means 3 (Binance Cross 3x). Currencies: BTC/USDT (linear), BTC/USD (inverse),
+        ETH/USD settled in BTC (quanto). No lot rounding, no funding interval.
+        """
+        spot = kind == "spot_margin"
+        if spot:
+            borrow_rate = 0.0 if borrow_rate is None else borrow_rate
+            liquidation_margin_level = (1.1 if liquidation_margin_level is None
+                                        else liquidation_margin_level)
+            max_leverage = 3.0 if max_leverage is None else max_leverage
+        tiers = TierTable.single(mmr, max_leverage=max_leverage)
+        base, quote, coin = {"linear": ("BTC", "USDT", None), "inverse": ("BTC", "USD", None),
+                             "quanto": ("ETH", "USD", "BTC")}.get(settlement, ("BTC", "USDT",
+                                                                                None))
+        return cls(symbol=f"SIMPLE-{str(settlement).upper()}", kind=kind, settlement=settlement,
+                   contract_size=contract_size, tick_size=tick_size, maker_fee=maker_fee,
+                   taker_fee=taker_fee, tiers=tiers, max_leverage=tiers.max_leverage[0],
+                   rules="simple", expiry=expiry, borrow_rate=borrow_rate,
+                   liquidation_margin_level=liquidation_margin_level, base_currency=base,
+                   quote_currency=quote, settlement_currency=coin)
+
+
+def _utc_timestamp(owner: str, value: object) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: expiry must be a timestamp; got {value!r}.") from None
+    if ts is pd.NaT:
+        raise ValueError(f"{owner}: expiry must be a timestamp; got {value!r}.")
+    if ts.tzinfo is None:
+        raise ValueError(f"{owner}: expiry {value!r} has no time zone. Fix: "
+                         f"pd.Timestamp({str(value)!r}, tz='UTC').")
+    return ts.tz_convert("UTC")
+
+
+# -- presets: data, with dates and sources ---------------------------------------------
+
+_BINANCE_BTCUSDT_ROWS = (  # (floor USDT, mmr, cum USDT, max leverage)
+    (0, 0.004, 0, 125), (50_000, 0.005, 50, 100), (600_000, 0.0065, 950, 75),
+    (3_000_000, 0.01, 11_450, 50), (12_000_000, 0.02, 131_450, 25),
+    (70_000_000, 0.025, 481_450, 20), (100_000_000, 0.05, 2_981_450, 10),
+    (230_000_000, 0.1, 14_481_450, 5), (480_000_000, 0.125, 26_481_450, 4),
+    (600_000_000, 0.15, 41_481_450, 3), (800_000_000, 0.25, 121_481_450, 2),
+    (1_200_000_000, 0.5, 421_481_450, 1),
+)
+
+_BINANCE_BTCUSD_PERP_ROWS = (  # (floor BTC, mmr, cum BTC, max leverage)
+    (0, 0.004, 0.0, 125), (5, 0.005, 0.005, 100), (10, 0.01, 0.055, 50),
+    (20, 0.025, 0.355, 20), (50, 0.05, 1.605, 10), (100, 0.10, 6.605, 5),
+    (200, 0.125, 11.605, 4),
+)
+
+
+def _build_presets() -> dict[str, Instrument]:
+    binance_btcusdt = Instrument(
+        symbol="BTCUSDT", kind="perpetual", settlement="linear", contract_size=1.0,
+        tick_size=0.1, lot_size=0.001, maker_fee=0.0002, taker_fee=0.0005,
+        tiers=TierTable.from_rows(
+            _BINANCE_BTCUSDT_ROWS, effective_date="2024-10-24",
+            source="Binance USDⓈ-M BTCUSDT leverage brackets, ccxt fetch_leverage_tiers "
+                   "snapshot in freqtrade/freqtrade@c9ae5e1e9ff2 "
+                   "freqtrade/exchange/binance_leverage_tiers.json (committed 2024-10-24); "
+                   "case binance-btcusdt-brackets-2024-10"),
+        max_leverage=125.0, rules="binance", funding_interval_hours=8.0,
+        base_currency="BTC", quote_currency="USDT")
+    binance_btcusd_perp = Instrument(
+        symbol="BTCUSD_PERP", kind="perpetual", settlement="inverse", contract_size=100.0,
+        tick_size=0.1, lot_size=1.0, maker_fee=0.0002, taker_fee=0.0005,
+        tiers=TierTable.from_rows(
+            _BINANCE_BTCUSD_PERP_ROWS, effective_date="2021-07-27",
+            source="Binance FAQ 'Leverage and Margin in Coin-Margined Futures Contracts' "
+                   "(page version with the 2021-07-27 note): BTCUSD perpetual max position "
+                   "5/10/20/50/100/200/400 BTC at 125/100/50/20/10/5/4x; MMR = half the "
+                   "initial rate, as in every Binance table of 2021; cum from the FAQ "
+                   "definition, giving 12.5 % / 11.605 BTC at 300 BTC as in 'How to Calculate "
+                   "Liquidation Price of COIN-M Futures Contracts' (case "
+                   "binance-coinm-btcusd-cross-long). Rows above 400 BTC (3x and below) are "
+                   "not sourced and left out: larger positions use the 200-400 BTC row, which "
+                   "understates their margin."),
+        max_leverage=125.0, rules="binance", funding_interval_hours=8.0,
+        base_currency="BTC", quote_currency="USD")
+    bitmex_xbtusd = Instrument(
+        symbol="XBTUSD", kind="perpetual", settlement="inverse", contract_size=1.0,
+        tick_size=0.5, lot_size=100.0, maker_fee=-0.00025, taker_fee=0.00075,
+        tiers=TierTable.risk_limit_steps(
+            0.005, 0.01, 200.0, 150.0, 3, effective_date="2021-08-31",
+            source="BitMEX 'Risk Limits Examples' (https://bitmex.com/app/riskLimitsExamples): "
+                   "base MM 0.50 %, IM 1.00 %, base risk limit 200 XBT, each step adds 0.50 % "
+                   "to MM and IM (case bitmex-risk-limit-step-example); step 150 XBT from "
+                   "2021-08-31 06:00 UTC (BitMEX announcement, was 100 XBT). Only the four "
+                   "documented rows (< 650 XBT) are included. Base MM has varied (0.45 % from "
+                   "2020-04-17, 0.40 % from 2020-05-05); fees 0.075 % taker / -0.025 % maker "
+                   "rebate; lot 100 contracts (it was 1 in early years)."),
+        max_leverage=100.0, rules="bitmex", funding_interval_hours=8.0,
+        base_currency="XBT", quote_currency="USD")
+    bitmex_ethusd = Instrument(
+        symbol="ETHUSD", kind="perpetual", settlement="quanto", contract_size=1e-6,
+        tick_size=0.05, lot_size=1.0, maker_fee=-0.00025, taker_fee=0.00075,
+        tiers=TierTable.risk_limit_steps(
+            0.01, 0.02, 50.0, 50.0, 0, effective_date="2020-04-16",
+            source="BitMEX ETHUSD quanto, multiplier 0.000001 XBT per USD; base IM 2.00 % "
+                   "(blog 'Quanto for speculators', case bitmex-quanto-ethusd-initial-margin), "
+                   "base MM 1.00 % and base risk limit 50 XBT before the 2020-04-17 reduction "
+                   "(BitMEX blog 'Reduction in Base Maintenance Margin - 17 April 2020'). The "
+                   "risk step of that date is not sourced, so only the base row is included: "
+                   "positions above 50 XBT keep base margins (understated)."),
+        max_leverage=50.0, rules="bitmex", funding_interval_hours=8.0,
+        base_currency="ETH", quote_currency="USD", settlement_currency="XBT")
+    binance_margin = Instrument(
+        symbol="BTCUSDT", kind="spot_margin", settlement="linear", tick_size=0.01,
+        lot_size=0.00001, maker_fee=0.001, taker_fee=0.001,
+        tiers=TierTable.single(0.0, max_leverage=3.0, effective_date="2019-07-11",
+                               source="spot margin has no maintenance tiers; liquidation is "
+                                      "by margin level (liquidation_margin_level)"),
+        max_leverage=3.0, rules="simple", borrow_rate=0.0002 / 24,
+        liquidation_margin_level=1.1, base_currency="BTC", quote_currency="USDT")
+    return {
+        "binance:BTCUSDT": binance_btcusdt,
+        "binance:BTCUSD_PERP": binance_btcusd_perp,
+        "bitmex:XBTUSD": bitmex_xbtusd,
+        "bitmex:ETHUSD": bitmex_ethusd,
+        # Binance FAQ 'Binance Margin Level and Risk Control' (Cross 3x: liquidation at margin
+        # level <= 1.1) and 'Daily Interest Rate for Binance Margin Trading' (example daily
+        # rate 0.02 %, charged per started hour); fees: spot 0.1 %. Rates vary by asset/VIP.
+        "binance-margin:BTCUSDT": binance_margin,
+        "linear": Instrument.simple(mmr=0.005).replace(symbol="LINEAR"),
+        "inverse": Instrument.simple(mmr=0.005, settlement="inverse").replace(symbol="INVERSE"),
+        "quanto": Instrument.simple(mmr=0.005, settlement="quanto",
+                                    contract_size=1e-6).replace(symbol="QUANTO"),
+        # Rule-only names: a representative instrument of each rule set.
+        "simple": Instrument.simple(),
+        "binance": binance_btcusdt,
+        "bitmex": bitmex_xbtusd,
+    }
+
+
+_PRESETS: dict[str, Instrument] = _build_presets()
+
+
+def list_instruments() -> list[str]:
+    """Names accepted by ``get_instrument`` (presets and the rule-only names)."""
+    return sorted(_PRESETS)
+
+
+def get_instrument(name_or_instrument: str | Instrument) -> Instrument:
+    """The ``Instrument`` for a preset name, or the instrument itself.
+
+    Names: venue presets (``"bitmex:XBTUSD"``, ``"binance:BTCUSDT"``, ...), generic
+    ``"linear"``/``"inverse"``/``"quanto"``, and rule names ``"simple"`` (``Instrument.simple()``),
+    ``"binance"`` (``binance:BTCUSDT``), ``"bitmex"`` (``bitmex:XBTUSD``). Matching ignores case.
+    """
+    if isinstance(name_or_instrument, Instrument):
+        return name_or_instrument
+    if not isinstance(name_or_instrument, str):
+        raise TypeError(f"get_instrument: expected a preset name (str) or an Instrument; got "
+                        f"{type(name_or_instrument).__name__} {name_or_instrument!r}.")
+    if name_or_instrument in _PRESETS:
+        return _PRESETS[name_or_instrument]
+    folded = {k.lower(): k for k in _PRESETS}
+    key = folded.get(name_or_instrument.strip().lower())
+    if key is not None:
+        return _PRESETS[key]
+    close = difflib.get_close_matches(name_or_instrument.lower(), list(folded), n=3, cutoff=0.5)
+    hint = (f" Did you mean {' or '.join(repr(folded[c]) for c in close)}?" if close else "")
+    raise ValueError(f"unknown instrument {name_or_instrument!r}.{hint} Known: "
+                     f"{', '.join(list_instruments())}; or pass an Instrument, e.g. "
+                     f"Instrument.simple(mmr=0.005).")
