@@ -9,14 +9,47 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from backtest.kernels import records as R
 from backtest.kernels.simulate import simulate
 from backtest.params import SIGNAL_NAMES, encode, prepare_signal, validate_params
 from backtest.result import Result
 
+HOUR_NS = 3_600_000_000_000
 
-def market_arrays(market: Any) -> tuple[np.ndarray, ...]:
+
+def clock_hours(index_ns: np.ndarray, bar_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clock hours starting in ``[open, next open)`` and in ``(open, next open)`` per bar.
+
+    Spot-margin interest is charged per started clock hour (SPEC §7); the last bar is taken
+    to last ``bar_ns``.
+    """
+    ends = np.append(index_ns[1:], index_ns[-1] + bar_ns)
+    starts_in = -(-ends // HOUR_NS) - (-(-index_ns // HOUR_NS))
+    on_boundary = (index_ns % HOUR_NS == 0).astype(np.int64)
+    return starts_in.astype(np.float64), (starts_in - on_boundary).astype(np.float64)
+
+
+def _borrow_rate(market: Any, rate: Any) -> np.ndarray:
+    n = market.n_bars
+    if market.instrument.kind != "spot_margin":
+        return np.zeros(n)
+    if rate is None:
+        return np.full(n, float(market.instrument.borrow_rate or 0.0))
+    if isinstance(rate, pd.Series):
+        if not rate.index.equals(market.index):
+            raise ValueError("run(): borrow_rate Series must be on market.index (one hourly rate "
+                             "per bar). Use rate.reindex(market.index, method='ffill').")
+        values = pd.to_numeric(rate, errors="coerce").to_numpy(np.float64)
+        if not np.isfinite(values).all() or (values < 0).any() or (values >= 0.01).any():
+            raise ValueError("run(): borrow_rate Series must hold finite hourly rates in "
+                             "[0, 0.01) (fractions). Daily rates? divide by 24.")
+        return values
+    return np.full(n, float(rate))
+
+
+def market_arrays(market: Any, borrow_rate: Any = None) -> tuple[np.ndarray, ...]:
     """The kernel's market tuple (``records.M_*`` order), float64 contiguous."""
     n = market.n_bars
     if market.has_funding:
@@ -25,12 +58,36 @@ def market_arrays(market: Any) -> tuple[np.ndarray, ...]:
         next_rate = market.next_funding_rate
     else:
         rate = count = next_rate = np.zeros(n)
+    hours_in, hours_after = clock_hours(market.index_ns, market.bar_ns)
     arrays = (market.open, market.high, market.low, market.close, market.mark_open,
-              market.mark_high, market.mark_low, market.mark_close, rate, count, next_rate)
+              market.mark_high, market.mark_low, market.mark_close, rate, count, next_rate,
+              _borrow_rate(market, borrow_rate), hours_in, hours_after)
     return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays)
 
 
-def instrument_arrays(instrument: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+def expiry_settlement(market: Any, settlement_price: float | None) -> tuple[int, float]:
+    """(last bar ending at or before expiry, settlement price) of a dated future; (-1, nan)
+    when the instrument has no expiry inside the data (SPEC §7)."""
+    expiry = market.instrument.expiry_ns
+    if expiry is None:
+        return -1, np.nan
+    ends = market.index_ns + market.bar_ns
+    done = np.flatnonzero(ends <= expiry)
+    if len(done) == 0:
+        raise ValueError(f"run(): {market.instrument.symbol} expires at "
+                         f"{pd.Timestamp(expiry, tz='UTC')}, before the first bar ends "
+                         f"({market.index[0]}). Load bars before the expiry.")
+    bar = int(done[-1])
+    if bar == market.n_bars - 1 and ends[-1] < expiry:
+        return -1, np.nan          # the data stops before the expiry: no settlement in range
+    if settlement_price is not None:
+        return bar, float(settlement_price)
+    source = market.index_close if market.index_close is not None else market.close
+    return bar, float(source[bar])
+
+
+def instrument_arrays(instrument: Any, expiry_bar: int = -1, settle_price: float = np.nan
+                      ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """The kernel's instrument vector (``records.I_*``) and tier arrays."""
     inst = np.empty(R.N_INSTRUMENT)
     inst[R.I_SETTLEMENT] = instrument.settlement_code
@@ -38,6 +95,10 @@ def instrument_arrays(instrument: Any) -> tuple[np.ndarray, tuple[np.ndarray, ..
     inst[R.I_CONTRACT_SIZE] = instrument.contract_size
     inst[R.I_TICK] = instrument.tick_size
     inst[R.I_LOT] = instrument.lot_size
+    inst[R.I_KIND] = instrument.kind_code
+    inst[R.I_EXPIRY_BAR] = expiry_bar
+    inst[R.I_SETTLE_PRICE] = settle_price
+    inst[R.I_MARGIN_LEVEL] = instrument.liquidation_margin_level or np.nan
     tiers = tuple(np.ascontiguousarray(a, dtype=np.float64) for a in instrument.tiers.arrays())
     return inst, tiers
 
@@ -76,7 +137,9 @@ def run(market: Any, entries: Any = None, exits: Any = None, short_entries: Any 
         Any of ``backtest.params.RUN_DEFAULTS`` (leverage, margin_mode, size, size_type,
         stop_loss, take_profit, trailing_stop, stop_trigger, stop_order, stop_limit_offset,
         entry_order, limit_offset, limit_ttl, fill, path, liquidation, liquidation_fee,
-        negative_equity, fees, slippage, initial_capital). Rates are fractions.
+        negative_equity, fees, slippage, initial_capital, borrow_rate (spot margin: hourly
+        rate or a Series on market.index; default the instrument's), settlement_price
+        (dated futures; default the index/last close of the expiry bar)). Rates are fractions.
 
     Returns
     -------
@@ -88,8 +151,11 @@ def run(market: Any, entries: Any = None, exits: Any = None, short_entries: Any 
     signals = tuple(prepare_signal(name, sig, market.index)
                     for name, sig in zip(SIGNAL_NAMES, (entries, exits, short_entries,
                                                         short_exits), strict=True))
-    inst, tiers = instrument_arrays(market.instrument)
-    series, trades, events, stats = simulate(encode(prm), market_arrays(market), inst, tiers,
+    inst, tiers = instrument_arrays(market.instrument,
+                                    *expiry_settlement(market, prm["settlement_price"]))
+    series, trades, events, stats = simulate(encode(prm), market_arrays(market,
+                                                                        prm["borrow_rate"]),
+                                             inst, tiers,
                                              signal_mask(*signals), float(market.bar_ns))
     return Result(market=market, params=prm, series=series, trades=trades, events=events,
                   stats=stats)

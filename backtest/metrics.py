@@ -75,6 +75,7 @@ def compute_stats(equity: pd.Series | np.ndarray, trades: pd.DataFrame,
         "n_ambiguous": n_ambiguous,
         "min_liq_distance": min_liq_distance,
         "ruined": ruined,
+        "interest_paid": float(trades["interest"].sum()),
     }, dtype=object)
 
 

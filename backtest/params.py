@@ -40,6 +40,8 @@ RUN_DEFAULTS: dict[str, Any] = {
     "fees": None,
     "slippage": 0.0,
     "initial_capital": 10_000.0,
+    "borrow_rate": None,
+    "settlement_price": None,
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -97,9 +99,6 @@ def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:
         raise ValueError(f"run(): leverage={lev!r} is above {instrument.symbol}'s maximum of "
                          f"{instrument.max_leverage:g}x. Choose leverage <= "
                          f"{instrument.max_leverage:g} or another instrument.")
-    if instrument.kind == "spot_margin":
-        raise ValueError("run(): spot-margin instruments are not simulated yet (issue: dated "
-                         "futures and spot margin). Use a perpetual instrument.")
     prm["leverage"] = lev
     size = _number("size", prm["size"])
     if size <= 0:
@@ -142,8 +141,34 @@ def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:
                          f" got {capital!r}.")
     prm["initial_capital"] = capital
     prm["negative_equity"] = bool(prm["negative_equity"])
+    _check_kind_params(instrument, prm)
     _warn_unreachable_stop(instrument, prm)
     return prm
+
+
+def _check_kind_params(instrument: Any, prm: dict[str, Any]) -> None:
+    """borrow_rate belongs to spot margin, settlement_price to dated futures."""
+    rate = prm["borrow_rate"]
+    if rate is not None:
+        if instrument.kind != "spot_margin":
+            raise ValueError(f"run(): borrow_rate applies to spot-margin instruments; "
+                             f"{instrument.symbol} is a {instrument.kind}. Remove borrow_rate.")
+        if not isinstance(rate, pd.Series):
+            rate = _number("borrow_rate", rate)
+            if not 0 <= rate < 0.01:
+                raise ValueError(f"run(): borrow_rate={rate!r} is an hourly rate as a fraction "
+                                 "and must be in [0, 0.01). A daily rate? divide by 24; "
+                                 "percent? divide by 100.")
+            prm["borrow_rate"] = rate
+    price = prm["settlement_price"]
+    if price is not None:
+        if instrument.kind != "future":
+            raise ValueError(f"run(): settlement_price applies to dated futures; "
+                             f"{instrument.symbol} is a {instrument.kind}. Remove it.")
+        price = _number("settlement_price", price)
+        if price <= 0:
+            raise ValueError(f"run(): settlement_price must be > 0, got {price!r}.")
+        prm["settlement_price"] = price
 
 
 def _warn_unreachable_stop(instrument: Any, prm: Mapping[str, Any]) -> None:

@@ -18,7 +18,8 @@ from backtest.kernels.stats import STAT_NAMES
 
 _INT_STATS = ("n_trades", "n_liquidations", "n_stops", "n_ambiguous")
 TRADE_COLUMNS = ("entry_time", "exit_time", "side", "size", "leverage", "entry_price",
-                 "exit_price", "margin", "gross_pnl", "fees", "funding", "pnl", "exit_reason")
+                 "exit_price", "margin", "gross_pnl", "fees", "funding", "interest", "pnl",
+                 "exit_reason")
 
 
 def stats_series(values: np.ndarray) -> pd.Series:
@@ -113,6 +114,7 @@ class Result:
             "gross_pnl": rows[:, R.T_GROSS_PNL],
             "fees": rows[:, R.T_FEES],
             "funding": rows[:, R.T_FUNDING],
+            "interest": rows[:, R.T_INTEREST],
             "pnl": rows[:, R.T_PNL],
             "exit_reason": [R.REASONS[int(c)] for c in rows[:, R.T_REASON]],
         }, columns=list(TRADE_COLUMNS))

@@ -140,7 +140,7 @@ def test_result_views(market):
     r = bt.run(market, entries=entry_on(market.n_bars, 1), leverage=2)
     assert list(r.trades.columns) == ["entry_time", "exit_time", "side", "size", "leverage",
                                       "entry_price", "exit_price", "margin", "gross_pnl",
-                                      "fees", "funding", "pnl", "exit_reason"]
+                                      "fees", "funding", "interest", "pnl", "exit_reason"]
     assert r.equity.index.equals(market.index)
     assert r.liquidation_price.isna().iloc[0] and r.liquidation_price.notna().iloc[3]
     assert "BTC" not in repr(r) and "2x" in repr(r)

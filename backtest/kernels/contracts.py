@@ -185,3 +185,21 @@ def liquidation_price(rules, settlement, side, size, entry, wallet, contract_siz
 def funding_payment(settlement, side, size, mark, rate, contract_size):
     """Funding paid by the trader (> 0 paid, < 0 received): ``side * notional(mark) * rate``."""
     return side * notional(settlement, size, mark, contract_size) * rate
+
+
+@njit(cache=True, nogil=True)
+def spot_margin_liquidation_price(settlement, side, size, entry, wallet, contract_size,
+                                  borrowed, interest, level):
+    """Price at which a spot-margin position's margin level falls to ``level`` (SPEC §7).
+
+    Margin level = assets / (liabilities + interest). A long holds ``size`` base bought with
+    ``wallet`` of its own and ``borrowed`` quote; a short sold ``size`` borrowed base and holds
+    the proceeds plus ``wallet``. ``interest`` is the interest charged so far (account ccy),
+    already deducted from ``wallet``. In the module's equation: long ``a = 0,
+    b = (level - 1)(borrowed + interest)``; short ``a = level - 1, b = (level - 1) interest``.
+    """
+    if side > 0:
+        return solve_price(settlement, side, size, entry, wallet, contract_size, 0.0,
+                           (level - 1.0) * (borrowed + interest))
+    return solve_price(settlement, side, size, entry, wallet, contract_size, level - 1.0,
+                       (level - 1.0) * interest)

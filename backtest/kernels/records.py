@@ -55,16 +55,25 @@ I_RULES = 1
 I_CONTRACT_SIZE = 2
 I_TICK = 3
 I_LOT = 4
-N_INSTRUMENT = 5
+I_KIND = 5               # KIND_*
+I_EXPIRY_BAR = 6         # future: last bar ending at or before expiry; -1 = none in the data
+I_SETTLE_PRICE = 7       # future: settlement price at expiry
+I_MARGIN_LEVEL = 8       # spot margin: liquidation margin level (assets / liabilities)
+N_INSTRUMENT = 9
+
+KIND_PERPETUAL, KIND_FUTURE, KIND_SPOT_MARGIN = 0, 1, 2
 
 # --- market tuple order (all float64 arrays of n_bars) ------------------------------------
 M_OPEN, M_HIGH, M_LOW, M_CLOSE = 0, 1, 2, 3
 M_MARK_OPEN, M_MARK_HIGH, M_MARK_LOW, M_MARK_CLOSE = 4, 5, 6, 7
 M_FUNDING_RATE, M_FUNDING_COUNT, M_NEXT_FUNDING_RATE = 8, 9, 10
-N_MARKET = 11
+M_BORROW_RATE = 11       # spot margin: hourly interest rate in force during the bar
+M_HOURS_IN_BAR = 12      # clock hours starting in [bar open, next bar open)
+M_HOURS_AFTER_OPEN = 13  # clock hours starting in (bar open, next bar open)
+N_MARKET = 14
 # The per-bar vector the step reads: the N_MARKET values of bar t, then the previous close.
-M_PREV_CLOSE = 11
-N_BAR = 12
+M_PREV_CLOSE = 14
+N_BAR = 15
 
 # --- signal bitmask (uint8 per bar and signal set) ---------------------------------------
 SIG_ENTRY, SIG_EXIT, SIG_SHORT_ENTRY, SIG_SHORT_EXIT = 1, 2, 4, 8
@@ -86,16 +95,18 @@ EV_SIGNAL_DROPPED_LAST_BAR = 6
 EV_SIGNAL_AFTER_RUIN = 7
 EV_AMBIGUOUS_BAR = 8
 EV_STOP_LIMIT_RESTING = 9
-N_EVENT_KINDS = 10
+EV_SIGNAL_AFTER_EXPIRY = 10
+N_EVENT_KINDS = 11
 EVENT_KINDS = ("size_zero", "insufficient_margin", "leverage_above_tier", "entry_ignored",
                "conflicting_entries", "limit_expired", "signal_dropped_last_bar",
-               "signal_after_ruin", "ambiguous_bar", "stop_limit_resting")
+               "signal_after_ruin", "ambiguous_bar", "stop_limit_resting",
+               "signal_after_expiry")
 
 # --- trade rows -----------------------------------------------------------------------------
 T_ENTRY_BAR, T_EXIT_BAR, T_SIDE, T_SIZE, T_LEVERAGE = 0, 1, 2, 3, 4
 T_ENTRY_PRICE, T_EXIT_PRICE, T_MARGIN, T_GROSS_PNL, T_FEES = 5, 6, 7, 8, 9
-T_FUNDING, T_PNL, T_REASON = 10, 11, 12
-N_TRADE_COLS = 13
+T_FUNDING, T_PNL, T_REASON, T_INTEREST = 10, 11, 12, 13
+N_TRADE_COLS = 14
 
 # --- event rows: bar, kind, value ---------------------------------------------------------
 E_BAR, E_KIND, E_VALUE = 0, 1, 2
@@ -144,5 +155,8 @@ S_EXPOSED_BARS = 37
 S_MIN_LIQ_DISTANCE = 38
 S_N_TRADE_ROWS = 39    # rows written to the trade matrix
 S_N_EVENT_ROWS = 40    # rows written to the event matrix
-S_EVENT_COUNT0 = 41    # + EV_* : count of each event kind
+S_BORROWED = 41        # spot margin long: quote borrowed at entry
+S_TRADE_INTEREST = 42  # spot margin: interest charged on the open position (account ccy)
+S_INTEREST_PAID = 43
+S_EVENT_COUNT0 = 44    # + EV_* : count of each event kind
 N_STATE = S_EVENT_COUNT0 + N_EVENT_KINDS

@@ -26,6 +26,7 @@ from backtest.kernels.records import (
     S_EXPOSED_BARS,
     S_FEES_PAID,
     S_FUNDING_PAID,
+    S_INTEREST_PAID,
     S_LIQ,
     S_MAX_DRAWDOWN,
     S_MIN_LIQ_DISTANCE,
@@ -50,7 +51,7 @@ from backtest.kernels.records import (
 STAT_NAMES = ("final_equity", "total_return", "cagr", "max_drawdown", "sharpe", "sortino",
               "calmar", "n_trades", "win_rate", "profit_factor", "exposure", "n_liquidations",
               "n_stops", "funding_paid", "fees_paid", "n_ambiguous", "min_liq_distance",
-              "ruined")
+              "ruined", "interest_paid")
 N_STATS = len(STAT_NAMES)
 
 NS_PER_YEAR = 365.0 * 86400.0 * 1e9
@@ -143,3 +144,4 @@ def finalize_stats(st, p, n_bars, bar_ns, out):
     out[15] = st[S_EVENT_COUNT0 + EV_AMBIGUOUS_BAR]
     out[16] = st[S_MIN_LIQ_DISTANCE] if np.isfinite(st[S_MIN_LIQ_DISTANCE]) else np.nan
     out[17] = st[S_RUINED]
+    out[18] = st[S_INTEREST_PAID]

@@ -28,6 +28,7 @@ from backtest.kernels.contracts import (
     liquidation_price,
     notional,
     size_for_notional,
+    spot_margin_liquidation_price,
     tier_row,
     upnl,
 )
@@ -38,21 +39,30 @@ from backtest.kernels.records import (
     EV_INSUFFICIENT_MARGIN,
     EV_LEVERAGE_ABOVE_TIER,
     EV_LIMIT_EXPIRED,
+    EV_SIGNAL_AFTER_EXPIRY,
     EV_SIGNAL_AFTER_RUIN,
     EV_SIGNAL_DROPPED_LAST_BAR,
     EV_SIZE_ZERO,
     EV_STOP_LIMIT_RESTING,
     FILL_CLOSE,
     I_CONTRACT_SIZE,
+    I_EXPIRY_BAR,
+    I_KIND,
     I_LOT,
+    I_MARGIN_LEVEL,
     I_RULES,
+    I_SETTLE_PRICE,
     I_SETTLEMENT,
     I_TICK,
+    KIND_SPOT_MARGIN,
     LIQ_BANKRUPTCY,
+    M_BORROW_RATE,
     M_CLOSE,
     M_FUNDING_COUNT,
     M_FUNDING_RATE,
     M_HIGH,
+    M_HOURS_AFTER_OPEN,
+    M_HOURS_IN_BAR,
     M_LOW,
     M_MARK_HIGH,
     M_MARK_LOW,
@@ -86,6 +96,7 @@ from backtest.kernels.records import (
     P_TRAILING,
     PATH_OHLC,
     R_END,
+    R_EXPIRY,
     R_LIQUIDATION,
     R_REVERSE,
     R_SIGNAL,
@@ -93,6 +104,7 @@ from backtest.kernels.records import (
     R_TAKE_PROFIT,
     R_TRAILING,
     S_BANKRUPT,
+    S_BORROWED,
     S_ENTRY,
     S_ENTRY_BAR,
     S_ENTRY_FEE,
@@ -101,6 +113,7 @@ from backtest.kernels.records import (
     S_FEES_PAID,
     S_FUNDING_BAR,
     S_FUNDING_PAID,
+    S_INTEREST_PAID,
     S_LIQ,
     S_MARGIN,
     S_MARGIN0,
@@ -126,6 +139,7 @@ from backtest.kernels.records import (
     S_SUM_WIN,
     S_TAKE_PROFIT,
     S_TRADE_FUNDING,
+    S_TRADE_INTEREST,
     S_TRAIL_REF,
     S_WALLET,
     SIG_ENTRY,
@@ -143,6 +157,7 @@ from backtest.kernels.records import (
     T_FEES,
     T_FUNDING,
     T_GROSS_PNL,
+    T_INTEREST,
     T_LEVERAGE,
     T_MARGIN,
     T_PNL,
@@ -195,11 +210,16 @@ def update_liquidation(st, p, t, bar, inst, tiers):
     wallet = st[S_WALLET] if p[P_MARGIN_MODE] == MODE_CROSS else st[S_MARGIN]
     settle = int(inst[I_SETTLEMENT])
     rules = int(inst[I_RULES])
+    st[S_BANKRUPT] = bankruptcy_price(rules, settle, side, st[S_SIZE], st[S_ENTRY], wallet,
+                                      inst[I_CONTRACT_SIZE], inst[I_TICK])
+    if inst[I_KIND] == KIND_SPOT_MARGIN:
+        st[S_LIQ] = spot_margin_liquidation_price(settle, side, st[S_SIZE], st[S_ENTRY], wallet,
+                                                  inst[I_CONTRACT_SIZE], st[S_BORROWED],
+                                                  st[S_TRADE_INTEREST], inst[I_MARGIN_LEVEL])
+        return
     st[S_LIQ] = liquidation_price(rules, settle, side, st[S_SIZE], st[S_ENTRY], wallet,
                                   inst[I_CONTRACT_SIZE], tiers[0], tiers[1], tiers[2],
                                   bar[M_NEXT_FUNDING_RATE], 0.0, 0.0, inst[I_TICK])
-    st[S_BANKRUPT] = bankruptcy_price(rules, settle, side, st[S_SIZE], st[S_ENTRY], wallet,
-                                      inst[I_CONTRACT_SIZE], inst[I_TICK])
 
 
 @njit(cache=True, nogil=True)
@@ -208,7 +228,8 @@ def close_position(st, p, t, exit_price, gross, exit_fee, reason, trades):
     st[S_WALLET] += gross - exit_fee
     fees = st[S_ENTRY_FEE] + exit_fee
     funding = st[S_TRADE_FUNDING]
-    pnl = gross - fees - funding
+    interest = st[S_TRADE_INTEREST]
+    pnl = gross - fees - funding - interest
     st[S_FEES_PAID] += exit_fee
     st[S_N_TRADES] += 1.0
     if pnl > 0.0:
@@ -235,6 +256,7 @@ def close_position(st, p, t, exit_price, gross, exit_fee, reason, trades):
         trades[row, T_FUNDING] = funding
         trades[row, T_PNL] = pnl
         trades[row, T_REASON] = reason
+        trades[row, T_INTEREST] = interest
         st[S_N_TRADE_ROWS] = row + 1
     st[S_SIDE] = 0.0
     st[S_SIZE] = 0.0
@@ -267,7 +289,8 @@ def liquidate(st, p, t, mark_open, at_open, inst, trades):
     backing = st[S_WALLET] if p[P_MARGIN_MODE] == MODE_CROSS else st[S_MARGIN]
     negative_equity = p[P_NEGATIVE_EQUITY] != 0.0
     bankrupt = st[S_BANKRUPT]
-    if p[P_LIQUIDATION] == LIQ_BANKRUPTCY:
+    # Spot margin is sold at the margin level's price (SPEC §7), never at bankruptcy.
+    if p[P_LIQUIDATION] == LIQ_BANKRUPTCY and inst[I_KIND] != KIND_SPOT_MARGIN:
         price = bankrupt
         if at_open and negative_equity and side * (mark_open - bankrupt) < 0.0:
             price = mark_open
@@ -287,8 +310,12 @@ def liquidate(st, p, t, mark_open, at_open, inst, trades):
 
 
 @njit(cache=True, nogil=True)
-def open_position(st, p, t, side, price, is_limit, bar, inst, tiers, events):
-    """Size and open a position at ``price`` (slippage applied here for market orders)."""
+def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, events):
+    """Size and open a position at ``price`` (slippage applied here for market orders).
+
+    ``hours``: clock hours of spot-margin interest due at entry (the started hour, plus the
+    hours that start later inside this bar when the fill is at the open).
+    """
     if not is_limit:
         price = price * (1.0 + side * p[P_SLIPPAGE])
     fee_rate = p[P_MAKER_FEE] if is_limit else p[P_TAKER_FEE]
@@ -337,7 +364,29 @@ def open_position(st, p, t, side, price, is_limit, bar, inst, tiers, events):
     st[S_TAKE_PROFIT] = price * (1.0 + side * p[P_TAKE_PROFIT])
     st[S_TRAIL_REF] = price
     st[S_STOP_LIMIT] = np.nan
+    st[S_TRADE_INTEREST] = 0.0
+    st[S_BORROWED] = value - margin if side > 0.0 else 0.0
+    if inst[I_KIND] == KIND_SPOT_MARGIN:
+        charge_interest(st, p, price, bar[M_BORROW_RATE] * hours)
     update_liquidation(st, p, t, bar, inst, tiers)
+
+
+@njit(cache=True, nogil=True)
+def charge_interest(st, p, price, rate_hours):
+    """Spot-margin interest for ``rate_hours`` (rate x hours) on the borrowed amount.
+
+    A long owes quote (``S_BORROWED``); a short owes ``size`` base, valued at ``price`` when
+    charged. Taken from the wallet and, isolated, from the position's margin.
+    """
+    if st[S_SIDE] > 0.0:
+        cost = st[S_BORROWED] * rate_hours
+    else:
+        cost = st[S_SIZE] * price * rate_hours
+    st[S_WALLET] -= cost
+    if p[P_MARGIN_MODE] != MODE_CROSS:
+        st[S_MARGIN] -= cost
+    st[S_TRADE_INTEREST] += cost
+    st[S_INTEREST_PAID] += cost
 
 
 @njit(cache=True, nogil=True)
@@ -416,14 +465,14 @@ def check_open(st, p, t, bar, inst, trades, events):
 
 
 @njit(cache=True, nogil=True)
-def enter(st, p, t, side, price, bar, inst, tiers, trades, events):
+def enter(st, p, t, side, price, hours, bar, inst, tiers, trades, events):
     """An entry signal for ``side`` executing at ``price``: open, reverse or ignore."""
     if st[S_SIDE] == side:
         record_event(st, events, t, EV_ENTRY_IGNORED, side)
         return
     if st[S_SIDE] != 0.0:
         close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_REVERSE, inst, trades)
-    open_position(st, p, t, side, price, False, bar, inst, tiers, events)
+    open_position(st, p, t, side, price, False, hours, bar, inst, tiers, events)
 
 
 @njit(cache=True, nogil=True)
@@ -450,7 +499,8 @@ def process_signals(st, p, t, ts, code, price, signal_close, bar, inst, tiers, t
         st[S_PENDING_PRICE] = signal_close * (1.0 - side * p[P_LIMIT_OFFSET])
         st[S_PENDING_EXPIRY] = ts + p[P_LIMIT_TTL]
         return
-    enter(st, p, t, side, price, bar, inst, tiers, trades, events)
+    hours = 1.0 if ts == t else 1.0 + bar[M_HOURS_AFTER_OPEN]
+    enter(st, p, t, side, price, hours, bar, inst, tiers, trades, events)
 
 
 @njit(cache=True, nogil=True)
@@ -482,7 +532,8 @@ def check_entry_limit(st, p, t, bar, inst, tiers, trades, events):
         return
     if st[S_SIDE] != 0.0:
         close_at_market(st, p, t, price, p[P_TAKER_FEE], False, R_REVERSE, inst, trades)
-    open_position(st, p, t, side, price, True, bar, inst, tiers, events)
+    open_position(st, p, t, side, price, True, 1.0 + bar[M_HOURS_AFTER_OPEN], bar, inst, tiers,
+                  events)
 
 
 @njit(cache=True, nogil=True)
@@ -602,6 +653,9 @@ def load_bar(bar, mk, t):
     bar[8] = mk[8][t]
     bar[9] = mk[9][t]
     bar[10] = mk[10][t]
+    bar[11] = mk[11][t]
+    bar[12] = mk[12][t]
+    bar[13] = mk[13][t]
     bar[M_PREV_CLOSE] = mk[M_CLOSE][t - 1] if t > 0 else np.nan
 
 
@@ -623,11 +677,22 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
             record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
         update_bar_stats(st, p, bar, inst)
         return
-    # 1. funding, 2. the open
+    expiry_bar = inst[I_EXPIRY_BAR]
+    if expiry_bar >= 0.0 and t > expiry_bar:
+        # A dated future after its expiry: nothing trades; signals are counted (SPEC §7).
+        st[S_FUNDING_BAR] = 0.0
+        if (sig_now if fill_close else sig_prev) != 0:
+            record_event(st, events, t, EV_SIGNAL_AFTER_EXPIRY, 0.0)
+        update_bar_stats(st, p, bar, inst)
+        return
+    # 1. funding or interest, 2. the open
     st[S_FUNDING_BAR] = 0.0
     if st[S_SIDE] != 0.0:
         if bar[M_FUNDING_COUNT] != 0.0:
             settle_funding(st, p, t, bar, inst, tiers)
+        if inst[I_KIND] == KIND_SPOT_MARGIN and bar[M_HOURS_IN_BAR] != 0.0:
+            charge_interest(st, p, bar[M_MARK_OPEN], bar[M_BORROW_RATE] * bar[M_HOURS_IN_BAR])
+            update_liquidation(st, p, t, bar, inst, tiers)
         check_open(st, p, t, bar, inst, trades, events)
     # 3. orders at the open
     if not fill_close and sig_prev != 0:
@@ -645,6 +710,9 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
                             trades, events)
         elif is_last:
             record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
+    if t == expiry_bar and st[S_SIDE] != 0.0:
+        close_at_market(st, p, t, inst[I_SETTLE_PRICE], p[P_TAKER_FEE], False, R_EXPIRY, inst,
+                        trades)
     if is_last and st[S_SIDE] != 0.0:
         close_at_market(st, p, t, bar[M_CLOSE], p[P_TAKER_FEE], True, R_END, inst, trades)
     update_bar_stats(st, p, bar, inst)
