@@ -230,8 +230,9 @@ def liquidation_price(entry: float, side: str, *, leverage: float | None = None,
     ``spot_margin`` instruments liquidate when assets / liabilities falls to
     ``liquidation_margin_level`` ``m`` (interest not included): a long borrows
     ``D = notional − wallet`` quote, a short borrows ``size`` base units. Both map onto the
-    kernels' equation ``W + uPnL(P) = a·notional(P) + b``: long ``a = 0, b = (m − 1)·D``,
-    short ``a = m − 1, b = 0``.
+    kernels' equation ``W + uPnL(P) = a·notional(P) + b`` (the same function the simulator
+    uses, ``kernels.contracts.spot_margin_liquidation_price``): long ``a = 0,
+    b = (m − 1)·D``, short ``a = m − 1, b = 0``.
 
     Examples
     --------
@@ -273,12 +274,10 @@ def _spot_margin_liquidation(inst: Instrument, e: float, s: int, q: float, w: fl
         raise ValueError("calc.liquidation_price: spot margin liquidates by margin level "
                          f"({inst.liquidation_margin_level}); mmr, maint_amount and other_* "
                          "do not apply. Fix: leave them unset, or use a derivatives instrument.")
-    m = float(inst.liquidation_margin_level)  # type: ignore[arg-type]
-    if s > 0:
-        a, b = 0.0, (m - 1.0) * max(value - w, 0.0)
-    else:
-        a, b = m - 1.0, 0.0
-    return float(_k.solve_price(inst.settlement_code, s, q, e, w, inst.contract_size, a, b))
+    level = float(inst.liquidation_margin_level)  # type: ignore[arg-type]
+    borrowed = max(value - w, 0.0) if s > 0 else 0.0
+    return float(_k.spot_margin_liquidation_price(inst.settlement_code, s, q, e, w,
+                                                  inst.contract_size, borrowed, 0.0, level))
 
 
 def _check_leverage(func: str, inst: Instrument, lev: float, value: float, entry: float,
