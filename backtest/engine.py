@@ -6,6 +6,7 @@ keyword parameters) and the kernels' arrays. No simulation logic lives here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -112,25 +113,40 @@ def signal_mask(entries: np.ndarray, exits: np.ndarray, short_entries: np.ndarra
     return np.ascontiguousarray(mask, dtype=np.uint8)
 
 
+_MARKET_ARRAYS = ("open", "high", "low", "close", "mark_open", "mark_high", "mark_low",
+                  "mark_close", "index_close", "funding_rate", "funding_count",
+                  "next_funding_rate")
+
+
 def _check_market(market: Any) -> None:
-    if isinstance(market, dict):
-        raise ValueError("run(): several markets (a portfolio with one wallet) are not built "
-                         "yet; run each market on its own for now.")
     if not hasattr(market, "index_ns") or not hasattr(market, "instrument"):
         raise TypeError(f"run(): market must be a Market from bt.load_market(...), got "
                         f"{type(market).__name__}.")
     if market.n_bars < 2:
         raise ValueError(f"run(): the market has {market.n_bars} bar(s); at least 2 are needed.")
+    from backtest.instruments import Instrument
+
+    if not isinstance(market.instrument, Instrument):
+        raise TypeError(f"run(): market.instrument must be a backtest Instrument, got "
+                        f"{type(market.instrument).__name__}. Load the market with "
+                        "instrument='binance:BTCUSDT' (a preset) or bt.Instrument.simple(...).")
+    short = [name for name in _MARKET_ARRAYS
+             if getattr(market, name) is not None and len(getattr(market, name)) != market.n_bars]
+    if short:  # only a hand-built Market can get here; the kernels do not bounds-check
+        raise ValueError(f"run(): market arrays {short} do not have one value per bar "
+                         f"({market.n_bars}). Build markets with bt.load_market(...).")
 
 
 def run(market: Any, entries: Any = None, exits: Any = None, short_entries: Any = None,
-        short_exits: Any = None, **params: Any) -> Result:
+        short_exits: Any = None, **params: Any) -> Result | Any:
     """Simulate one market with one set of parameters (SPEC §4-§8).
 
     Parameters
     ----------
-    market : Market
+    market : Market or dict of name -> Market
         From ``bt.load_market``; its instrument fixes settlement, rules, fees and tiers.
+        A dict runs a portfolio with one wallet (``backtest.portfolio.run_portfolio``;
+        signals are then dicts keyed by the same names) and returns a ``PortfolioResult``.
     entries, exits, short_entries, short_exits : bool array-like or Series on market.index
         A signal on bar ``t`` uses information up to ``close[t]``; ``None`` = never.
     **params
@@ -146,6 +162,10 @@ def run(market: Any, entries: Any = None, exits: Any = None, short_entries: Any 
     Result
         Per-bar series, trades, events and stats in the account currency.
     """
+    if isinstance(market, Mapping):
+        from backtest.portfolio import run_portfolio
+
+        return run_portfolio(market, entries, exits, short_entries, short_exits, **params)
     _check_market(market)
     prm = validate_params(market.instrument, **params)
     signals = tuple(prepare_signal(name, sig, market.index)
@@ -158,4 +178,4 @@ def run(market: Any, entries: Any = None, exits: Any = None, short_entries: Any 
                                              inst, tiers,
                                              signal_mask(*signals), float(market.bar_ns))
     return Result(market=market, params=prm, series=series, trades=trades, events=events,
-                  stats=stats)
+                  stats=stats, signals=dict(zip(SIGNAL_NAMES, signals, strict=True)))

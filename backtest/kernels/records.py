@@ -158,5 +158,7 @@ S_N_EVENT_ROWS = 40    # rows written to the event matrix
 S_BORROWED = 41        # spot margin long: quote borrowed at entry
 S_TRADE_INTEREST = 42  # spot margin: interest charged on the open position (account ccy)
 S_INTEREST_PAID = 43
-S_EVENT_COUNT0 = 44    # + EV_* : count of each event kind
+S_LOCKED = 44          # portfolio: wallet locked as margin by the other markets' positions
+S_SHARED_CROSS = 45    # portfolio cross margin: 1 = the portfolio kernel tests liquidation
+S_EVENT_COUNT0 = 46    # + EV_* : count of each event kind
 N_STATE = S_EVENT_COUNT0 + N_EVENT_KINDS

@@ -115,6 +115,7 @@ from backtest.kernels.records import (
     S_FUNDING_PAID,
     S_INTEREST_PAID,
     S_LIQ,
+    S_LOCKED,
     S_MARGIN,
     S_MARGIN0,
     S_MIN_LIQ_DISTANCE,
@@ -130,6 +131,7 @@ from backtest.kernels.records import (
     S_PENDING_SIDE,
     S_PREV_EQUITY,
     S_RUINED,
+    S_SHARED_CROSS,
     S_SIDE,
     S_SIZE,
     S_STOP,
@@ -206,6 +208,12 @@ def update_liquidation(st, p, t, bar, inst, tiers):
     if side == 0.0:
         st[S_LIQ] = np.nan
         st[S_BANKRUPT] = np.nan
+        return
+    if st[S_SHARED_CROSS] != 0.0:
+        # A portfolio's cross margin is tested across all markets by kernels/portfolio.py;
+        # this market alone never triggers it.
+        st[S_LIQ] = 0.0 if side > 0.0 else np.inf
+        st[S_BANKRUPT] = st[S_LIQ]
         return
     wallet = st[S_WALLET] if p[P_MARGIN_MODE] == MODE_CROSS else st[S_MARGIN]
     settle = int(inst[I_SETTLEMENT])
@@ -320,7 +328,7 @@ def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, even
         price = price * (1.0 + side * p[P_SLIPPAGE])
     fee_rate = p[P_MAKER_FEE] if is_limit else p[P_TAKER_FEE]
     leverage = p[P_LEVERAGE]
-    wallet = st[S_WALLET]
+    wallet = st[S_WALLET] - st[S_LOCKED]   # what other markets' margin leaves free
     settle = int(inst[I_SETTLEMENT])
     cs = inst[I_CONTRACT_SIZE]
     size_type = int(p[P_SIZE_TYPE])
@@ -350,7 +358,7 @@ def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, even
     if margin + fee > wallet * (1.0 + 1e-12):
         record_event(st, events, t, EV_INSUFFICIENT_MARGIN, margin + fee)
         return
-    st[S_WALLET] = wallet - fee
+    st[S_WALLET] -= fee
     st[S_FEES_PAID] += fee
     st[S_SIDE] = side
     st[S_SIZE] = q

@@ -1,0 +1,250 @@
+"""Several markets on one bar index, one wallet (SPEC §5 "multi-market portfolio").
+
+Each market keeps its own state vector and is advanced by ``step.step_bar`` (the one
+implementation of a bar's logic); the wallet is shared by synchronising ``S_WALLET`` before
+and after each market's step, and ``S_LOCKED`` tells a market how much of the wallet the
+other markets' positions hold as margin (so sizing uses free funds only).
+
+Cross margin across markets is tested here, once per bar before the markets step: with every
+cross position at its bar's adverse mark extreme at once (pessimistic) and this bar's funding
+paid, the portfolio is liquidated when ``wallet + Σ uPnL ≤ Σ MM``. All cross positions then
+close; under ``liquidation="bankruptcy"`` the trader loses everything above zero (each
+position's share of that loss, by maintenance margin, is in its exit price), under
+``"liquidation_price"`` the remaining equity less ``liquidation_fee`` is kept. A position
+opened during a bar joins the cross test from the next bar.
+
+Contract: ``simulate_portfolio(p, md, insts, tiers, signals, bar_ns)`` with ``md``
+float64[n_markets, N_MARKET, n_bars], ``insts`` float64[n_markets, N_INSTRUMENT], ``tiers``
+float64[n_markets, 4, max_rows] (floors padded with +inf), ``signals`` uint8[n_markets,
+n_bars]. Returns ``(equity, wallet, per_market, trades, trade_market, events, event_market)``:
+``equity``/``wallet`` float64[n_bars]; ``per_market`` float64[n_markets, 4, n_bars] (signed
+position, margin, liquidation price, funding); trade and event rows as in ``simulate`` with
+the market index of each row. Imports numpy, numba and kernels only.
+"""
+
+import numpy as np
+from numba import njit
+
+from backtest.kernels.contracts import (
+    funding_payment,
+    maintenance_margin,
+    notional,
+    solve_price,
+    upnl,
+)
+from backtest.kernels.records import (
+    I_CONTRACT_SIZE,
+    I_RULES,
+    I_SETTLEMENT,
+    LIQ_BANKRUPTCY,
+    M_FUNDING_COUNT,
+    M_FUNDING_RATE,
+    M_MARK_CLOSE,
+    M_MARK_HIGH,
+    M_MARK_LOW,
+    M_MARK_OPEN,
+    M_NEXT_FUNDING_RATE,
+    MODE_CROSS,
+    N_BAR,
+    N_EVENT_COLS,
+    N_STATE,
+    N_TRADE_COLS,
+    P_INITIAL_CAPITAL,
+    P_LIQUIDATION,
+    P_LIQUIDATION_FEE,
+    P_MARGIN_MODE,
+    P_NEGATIVE_EQUITY,
+    R_LIQUIDATION,
+    S_ENTRY,
+    S_FUNDING_BAR,
+    S_FUNDING_PAID,
+    S_LIQ,
+    S_LOCKED,
+    S_MARGIN,
+    S_N_EVENT_ROWS,
+    S_N_TRADE_ROWS,
+    S_RUINED,
+    S_SHARED_CROSS,
+    S_SIDE,
+    S_SIZE,
+    S_TRADE_FUNDING,
+    S_WALLET,
+)
+from backtest.kernels.step import RUIN_FRACTION, close_position, init_state, load_bar, step_bar
+
+N_MARKET_SERIES = 4
+
+
+@njit(cache=True, nogil=True)
+def _adverse_mark(bar, side):
+    return bar[M_MARK_LOW] if side > 0.0 else bar[M_MARK_HIGH]
+
+
+@njit(cache=True, nogil=True)
+def _cross_shortfall(states, bars, insts, tiers, wallet):
+    """Equity minus maintenance with every cross position at its adverse mark extreme and
+    this bar's funding paid (> 0: safe)."""
+    equity = wallet
+    maintenance = 0.0
+    for j in range(states.shape[0]):
+        st = states[j]
+        side = st[S_SIDE]
+        if side == 0.0:
+            continue
+        inst = insts[j]
+        bar = bars[j]
+        settle = int(inst[I_SETTLEMENT])
+        cs = inst[I_CONTRACT_SIZE]
+        x = _adverse_mark(bar, side)
+        equity += upnl(settle, side, st[S_SIZE], st[S_ENTRY], x, cs)
+        if bar[M_FUNDING_COUNT] != 0.0:
+            equity -= funding_payment(settle, side, st[S_SIZE], bar[M_MARK_OPEN],
+                                      bar[M_FUNDING_RATE], cs)
+        maintenance += maintenance_margin(int(inst[I_RULES]), settle, st[S_SIZE], st[S_ENTRY],
+                                          x, cs, tiers[j, 0], tiers[j, 1], tiers[j, 2],
+                                          bar[M_NEXT_FUNDING_RATE])
+    return equity - maintenance, equity, maintenance
+
+
+@njit(cache=True, nogil=True)
+def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance, trades,
+                   trade_market, n_trades, funding_paid):
+    """Close every cross position at its adverse mark extreme (see the module docstring).
+
+    Returns the wallet and the trade-row count; ``funding_paid[j]`` gets this bar's funding.
+    """
+    negative_ok = p[P_NEGATIVE_EQUITY] != 0.0
+    if p[P_LIQUIDATION] == LIQ_BANKRUPTCY:
+        lost = equity if (equity > 0.0 or not negative_ok) else 0.0
+    else:
+        lost = equity if (equity < 0.0 and not negative_ok) else 0.0
+    for j in range(states.shape[0]):
+        st = states[j]
+        side = st[S_SIDE]
+        if side == 0.0:
+            continue
+        inst = insts[j]
+        bar = bars[j]
+        settle = int(inst[I_SETTLEMENT])
+        cs = inst[I_CONTRACT_SIZE]
+        q = st[S_SIZE]
+        x = _adverse_mark(bar, side)
+        if bar[M_FUNDING_COUNT] != 0.0:
+            pay = funding_payment(settle, side, q, bar[M_MARK_OPEN], bar[M_FUNDING_RATE], cs)
+            wallet -= pay
+            st[S_TRADE_FUNDING] += pay
+            st[S_FUNDING_PAID] += pay
+            funding_paid[j] = pay
+        mm = maintenance_margin(int(inst[I_RULES]), settle, q, st[S_ENTRY], x, cs, tiers[j, 0],
+                                tiers[j, 1], tiers[j, 2], bar[M_NEXT_FUNDING_RATE])
+        share = mm / maintenance if maintenance > 0.0 else 0.0
+        gross = upnl(settle, side, q, st[S_ENTRY], x, cs) - share * lost
+        # The exit price whose price move is exactly this gross PnL.
+        price = solve_price(settle, side, q, st[S_ENTRY], -gross, cs, 0.0, 0.0)
+        fee = 0.0
+        if p[P_LIQUIDATION] != LIQ_BANKRUPTCY:
+            fee = p[P_LIQUIDATION_FEE] * notional(settle, q, price, cs)
+        st[S_WALLET] = wallet
+        st[S_N_TRADE_ROWS] = n_trades
+        close_position(st, p, t, price, gross, fee, R_LIQUIDATION, trades)
+        if int(st[S_N_TRADE_ROWS]) > n_trades:
+            trade_market[n_trades] = j
+            n_trades += 1
+        wallet = st[S_WALLET]
+    return wallet, n_trades
+
+
+@njit(cache=True, nogil=True)
+def _grow(rows, used):
+    bigger = np.empty((rows.shape[0] * 2, rows.shape[1]))
+    bigger[:used] = rows[:used]
+    return bigger
+
+
+@njit(cache=True, nogil=True)
+def _grow_index(rows, used):
+    bigger = np.empty(rows.shape[0] * 2, dtype=np.int64)
+    bigger[:used] = rows[:used]
+    return bigger
+
+
+@njit(cache=True, nogil=True)
+def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
+    """Simulate several markets sharing one wallet (shapes in the module docstring)."""
+    n_markets = md.shape[0]
+    n_bars = md.shape[2]
+    cross = p[P_MARGIN_MODE] == MODE_CROSS
+    states = np.empty((n_markets, N_STATE))
+    for j in range(n_markets):
+        init_state(states[j], p)
+        states[j, S_SHARED_CROSS] = 1.0 if cross else 0.0
+    bars = np.empty((n_markets, N_BAR))
+    liq_funding = np.zeros(n_markets)
+    equity_out = np.empty(n_bars)
+    wallet_out = np.empty(n_bars)
+    per_market = np.empty((n_markets, N_MARKET_SERIES, n_bars))
+    cap = max(16, n_bars // 4)
+    trades = np.empty((cap, N_TRADE_COLS))
+    trade_market = np.empty(cap, dtype=np.int64)
+    events = np.empty((cap, N_EVENT_COLS))
+    event_market = np.empty(cap, dtype=np.int64)
+    n_trades = 0
+    n_events = 0
+    wallet = p[P_INITIAL_CAPITAL]
+    for t in range(n_bars):
+        while n_trades + 4 * n_markets + 4 > trades.shape[0]:
+            trades = _grow(trades, n_trades)
+            trade_market = _grow_index(trade_market, n_trades)
+        while n_events + 8 * n_markets + 8 > events.shape[0]:
+            events = _grow(events, n_events)
+            event_market = _grow_index(event_market, n_events)
+        for j in range(n_markets):
+            load_bar(bars[j], md[j], t)
+        liq_funding[:] = 0.0
+        if cross and states[0, S_RUINED] == 0.0:
+            surplus, equity, maintenance = _cross_shortfall(states, bars, insts, tiers, wallet)
+            if surplus <= 0.0 and maintenance > 0.0:
+                wallet, n_trades = _liquidate_all(t, states, bars, insts, tiers, p, wallet,
+                                                  equity, maintenance, trades, trade_market,
+                                                  n_trades, liq_funding)
+        locked_total = 0.0
+        for j in range(n_markets):
+            locked_total += states[j, S_MARGIN]
+        is_last = t == n_bars - 1
+        for j in range(n_markets):
+            st = states[j]
+            st[S_WALLET] = wallet
+            st[S_LOCKED] = locked_total - st[S_MARGIN]
+            st[S_N_TRADE_ROWS] = n_trades
+            st[S_N_EVENT_ROWS] = n_events
+            sig_prev = int(signals[j, t - 1]) if t > 0 else 0
+            step_bar(t, is_last, st, p, bars[j], sig_prev, int(signals[j, t]), insts[j],
+                     (tiers[j, 0], tiers[j, 1], tiers[j, 2], tiers[j, 3]), trades, events)
+            for r in range(n_trades, int(st[S_N_TRADE_ROWS])):
+                trade_market[r] = j
+            for r in range(n_events, int(st[S_N_EVENT_ROWS])):
+                event_market[r] = j
+            n_trades = int(st[S_N_TRADE_ROWS])
+            n_events = int(st[S_N_EVENT_ROWS])
+            locked_total = st[S_LOCKED] + st[S_MARGIN]
+            wallet = st[S_WALLET]
+        equity = wallet
+        for j in range(n_markets):
+            st = states[j]
+            side = st[S_SIDE]
+            if side != 0.0:
+                inst = insts[j]
+                equity += upnl(int(inst[I_SETTLEMENT]), side, st[S_SIZE], st[S_ENTRY],
+                               bars[j, M_MARK_CLOSE], inst[I_CONTRACT_SIZE])
+            per_market[j, 0, t] = side * st[S_SIZE]
+            per_market[j, 1, t] = st[S_MARGIN]
+            per_market[j, 2, t] = st[S_LIQ] if not cross or side == 0.0 else np.nan
+            per_market[j, 3, t] = st[S_FUNDING_BAR] + liq_funding[j]
+        equity_out[t] = equity
+        wallet_out[t] = wallet
+        if equity <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
+            for j in range(n_markets):
+                states[j, S_RUINED] = 1.0
+    return (equity_out, wallet_out, per_market, trades[:n_trades].copy(),
+            trade_market[:n_trades].copy(), events[:n_events].copy(),
+            event_market[:n_events].copy())

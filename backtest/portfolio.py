@@ -1,0 +1,216 @@
+"""``run({"BTC": m1, "ETH": m2}, ...)``: several markets, one wallet (SPEC §5, §10).
+
+Owns the checks that the markets share one bar index, the packing of their arrays for
+``kernels/portfolio.py`` and ``PortfolioResult``. The bar logic is the single-market step's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest.kernels import records as R
+from backtest.kernels.portfolio import simulate_portfolio
+from backtest.metrics import compute_stats
+from backtest.params import SIGNAL_NAMES, encode, prepare_signal, validate_params
+from backtest.result import TRADE_COLUMNS
+
+
+def _check_aligned(markets: Mapping[str, Any]) -> None:
+    names = list(markets)
+    if len(names) < 1:
+        raise ValueError("run(): the portfolio dict is empty; pass {'BTC': market, ...}.")
+    first = markets[names[0]]
+    for name in names[1:]:
+        other = markets[name]
+        if other.bar_ns != first.bar_ns:
+            raise ValueError(f"run(): market {name!r} has bars every {other.bar_ns / 6e10:g} min "
+                             f"but {names[0]!r} every {first.bar_ns / 6e10:g} min; a portfolio "
+                             "needs one bar index. Resample to a common interval.")
+        if not np.array_equal(other.index_ns, first.index_ns):
+            a, b = first.index, other.index
+            only_a = a.difference(b)
+            only_b = b.difference(a)
+            where = (f"{len(only_a)} bar(s) only in {names[0]!r} (first {only_a[0]})"
+                     if len(only_a) else f"{len(only_b)} bar(s) only in {name!r} "
+                     f"(first {only_b[0]})")
+            raise ValueError(f"run(): markets {names[0]!r} and {name!r} are not on one bar "
+                             f"index: {where}. Load them with the same start=/end= "
+                             f"(common span {max(a[0], b[0])} -> {min(a[-1], b[-1])}).")
+
+
+def _signals_for(name: str, markets: Mapping[str, Any], signal: Any) -> dict[str, Any]:
+    if signal is None:
+        return dict.fromkeys(markets)
+    if not isinstance(signal, Mapping):
+        raise TypeError(f"run(): with several markets, {name} must be a dict keyed by market "
+                        f"name ({list(markets)}), got {type(signal).__name__}.")
+    unknown = set(signal) - set(markets)
+    if unknown:
+        raise ValueError(f"run(): {name} has signals for unknown market(s) {sorted(unknown)}; "
+                         f"the markets are {list(markets)}.")
+    return {m: signal.get(m) for m in markets}
+
+
+def _pack_tiers(instruments: list[Any]) -> np.ndarray:
+    tables = [inst.tiers.arrays() for inst in instruments]
+    rows = max(len(t[0]) for t in tables)
+    packed = np.empty((len(tables), 4, rows))
+    for j, table in enumerate(tables):
+        for k, column in enumerate(table):
+            packed[j, k, :len(column)] = column
+            # Pad with +inf floors (never selected) and the last row's values.
+            packed[j, k, len(column):] = np.inf if k == 0 else column[-1]
+    return packed
+
+
+def run_portfolio(markets: Mapping[str, Any], entries: Any = None, exits: Any = None,
+                  short_entries: Any = None, short_exits: Any = None,
+                  **params: Any) -> PortfolioResult:
+    """Simulate several markets with one wallet; the same parameters apply to every market.
+
+    Signals are dicts keyed by market name (a missing name means no signal). In
+    ``margin_mode="cross"`` the wallet backs every position and the portfolio is liquidated
+    when ``wallet + Σ uPnL(mark) ≤ Σ MM`` (kernels/portfolio.py); in ``"isolated"`` each
+    position risks only its margin.
+    """
+    from backtest.engine import instrument_arrays, market_arrays, signal_mask
+
+    _check_aligned(markets)
+    names = list(markets)
+    first = markets[names[0]]
+    prms = [validate_params(markets[n].instrument, **params) for n in names]
+    kinds = {markets[n].instrument.kind for n in names}
+    if kinds != {"perpetual"}:
+        raise ValueError(f"run(): portfolios of perpetuals only for now; got kinds {kinds}. "
+                         "Run futures and spot-margin markets one at a time.")
+    per_signal = [_signals_for(n, markets, s) for n, s in
+                  zip(SIGNAL_NAMES, (entries, exits, short_entries, short_exits), strict=True)]
+    masks = np.empty((len(names), first.n_bars), dtype=np.uint8)
+    for j, name in enumerate(names):
+        cols = [prepare_signal(f"{sig}[{name!r}]", per_signal[i][name], first.index)
+                for i, sig in enumerate(SIGNAL_NAMES)]
+        masks[j] = signal_mask(*cols)[:, 0]
+    md = np.stack([np.stack(market_arrays(markets[n])) for n in names])
+    insts = np.stack([instrument_arrays(markets[n].instrument)[0] for n in names])
+    tiers = _pack_tiers([markets[n].instrument for n in names])
+    out = simulate_portfolio(encode(prms[0]), md, insts, tiers, masks, float(first.bar_ns))
+    return PortfolioResult(markets=markets, params=prms[0], raw=out)
+
+
+class PortfolioResult:
+    """Combined equity and wallet, per-market series, trades and events with a ``market``
+    column, and stats of the combined equity (SPEC §8 keys)."""
+
+    def __init__(self, *, markets: Mapping[str, Any], params: dict[str, Any],
+                 raw: tuple[np.ndarray, ...]) -> None:
+        self.markets = dict(markets)
+        self.names = list(markets)
+        self.params = params
+        self._equity, self._wallet, self._per_market, self._trades, self._trade_market, \
+            self._events, self._event_market = raw
+        self.index = markets[self.names[0]].index
+
+    @cached_property
+    def equity(self) -> pd.Series:
+        """Wallet plus every position's uPnL at its mark close (account currency)."""
+        return pd.Series(self._equity, index=self.index, name="equity")
+
+    @cached_property
+    def wallet(self) -> pd.Series:
+        return pd.Series(self._wallet, index=self.index, name="wallet")
+
+    def _frame(self, row: int) -> pd.DataFrame:
+        return pd.DataFrame(self._per_market[:, row, :].T, index=self.index, columns=self.names)
+
+    @cached_property
+    def position(self) -> pd.DataFrame:
+        """Signed size per market (columns) and bar."""
+        return self._frame(0)
+
+    @cached_property
+    def margin(self) -> pd.DataFrame:
+        return self._frame(1)
+
+    @cached_property
+    def liquidation_price(self) -> pd.DataFrame:
+        """Isolated: each position's liquidation price. Cross: NaN — the liquidation is of
+        the whole portfolio (wallet + Σ uPnL ≤ Σ MM), not at one market's price."""
+        return self._frame(2)
+
+    @cached_property
+    def funding(self) -> pd.DataFrame:
+        return self._frame(3)
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        rows = self._trades
+        frame = pd.DataFrame({
+            "market": [self.names[j] for j in self._trade_market],
+            "entry_time": self.index[rows[:, R.T_ENTRY_BAR].astype(np.int64)],
+            "exit_time": self.index[rows[:, R.T_EXIT_BAR].astype(np.int64)],
+            "side": np.where(rows[:, R.T_SIDE] > 0, "long", "short"),
+            "size": rows[:, R.T_SIZE],
+            "leverage": rows[:, R.T_LEVERAGE],
+            "entry_price": rows[:, R.T_ENTRY_PRICE],
+            "exit_price": rows[:, R.T_EXIT_PRICE],
+            "margin": rows[:, R.T_MARGIN],
+            "gross_pnl": rows[:, R.T_GROSS_PNL],
+            "fees": rows[:, R.T_FEES],
+            "funding": rows[:, R.T_FUNDING],
+            "interest": rows[:, R.T_INTEREST],
+            "pnl": rows[:, R.T_PNL],
+            "exit_reason": [R.REASONS[int(c)] for c in rows[:, R.T_REASON]],
+        }, columns=["market", *TRADE_COLUMNS])
+        return frame.sort_values(["exit_time", "market"], kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        rows = self._events
+        return pd.DataFrame({
+            "market": [self.names[j] for j in self._event_market],
+            "time": self.index[rows[:, R.E_BAR].astype(np.int64)],
+            "kind": [R.EVENT_KINDS[int(c)] for c in rows[:, R.E_KIND]],
+            "value": rows[:, R.E_VALUE],
+        })
+
+    @cached_property
+    def pnl_by_market(self) -> pd.DataFrame:
+        """What each market made or lost: pnl, funding, fees, liquidations."""
+        t = self.trades
+        grouped = t.groupby("market")
+        out = pd.DataFrame({
+            "pnl": grouped["pnl"].sum(),
+            "funding": grouped["funding"].sum(),
+            "fees": grouped["fees"].sum(),
+            "n_trades": grouped.size(),
+            "n_liquidations": grouped["exit_reason"].apply(lambda r: int((r == "liquidation")
+                                                                         .sum())),
+        }).reindex(self.names)
+        return out.fillna({"pnl": 0.0, "funding": 0.0, "fees": 0.0, "n_trades": 0,
+                           "n_liquidations": 0})
+
+    @cached_property
+    def stats(self) -> pd.Series:
+        """SPEC §8 stats of the combined equity curve."""
+        exposed = int((self.position != 0).any(axis=1).sum())
+        first = self.markets[self.names[0]]
+        return compute_stats(
+            self._equity, self.trades, self.params["initial_capital"], float(first.bar_ns),
+            exposed_bars=exposed,
+            n_ambiguous=int((self.events["kind"] == "ambiguous_bar").sum()),
+            funding_paid=float(self.funding.to_numpy().sum()),
+            # Not defined for a portfolio: the distance belongs to one position (see run()).
+            min_liq_distance=float("nan"),
+            ruined=bool(self._equity[-1] <= 0.0))
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (f"<PortfolioResult {'+'.join(self.names)} {self.params['leverage']:g}x "
+                f"{self.params['margin_mode']}: final equity {s['final_equity']:.6g} "
+                f"({s['total_return']:+.2%}), {s['n_trades']} trades, "
+                f"{s['n_liquidations']} liquidations>")
