@@ -6,6 +6,7 @@ keyword parameters) and the kernels' arrays. No simulation logic lives here.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,8 +51,32 @@ def _borrow_rate(market: Any, rate: Any) -> np.ndarray:
     return np.full(n, float(rate))
 
 
-def market_arrays(market: Any, borrow_rate: Any = None) -> tuple[np.ndarray, ...]:
-    """The kernel's market tuple (``records.M_*`` order), float64 contiguous."""
+_MATRIX_CACHE: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+
+def market_arrays(market: Any, borrow_rate: Any = None) -> np.ndarray:
+    """The kernels' bar-major market matrix, float64 ``(n_bars, N_MARKET)`` (``M_*``).
+
+    Built once per ``Market`` (markets are immutable) and reused: rebuilding it costs about
+    as much as simulating the bars. A ``borrow_rate`` other than the instrument's is
+    written into a copy.
+    """
+    key = id(market)
+    entry = _MATRIX_CACHE.get(key)
+    if entry is None or entry[0]() is not market:
+        matrix = _build_market_matrix(market)
+        _MATRIX_CACHE[key] = (weakref.ref(market, lambda _: _MATRIX_CACHE.pop(key, None)),
+                              matrix)
+    else:
+        matrix = entry[1]
+    if borrow_rate is None:
+        return matrix
+    custom = matrix.copy()
+    custom[:, R.M_BORROW_RATE] = _borrow_rate(market, borrow_rate)
+    return custom
+
+
+def _build_market_matrix(market: Any) -> np.ndarray:
     n = market.n_bars
     if market.has_funding:
         rate = market.funding_rate
@@ -62,8 +87,8 @@ def market_arrays(market: Any, borrow_rate: Any = None) -> tuple[np.ndarray, ...
     hours_in, hours_after = clock_hours(market.index_ns, market.bar_ns)
     arrays = (market.open, market.high, market.low, market.close, market.mark_open,
               market.mark_high, market.mark_low, market.mark_close, rate, count, next_rate,
-              _borrow_rate(market, borrow_rate), hours_in, hours_after)
-    return tuple(np.ascontiguousarray(a, dtype=np.float64) for a in arrays)
+              _borrow_rate(market, None), hours_in, hours_after)
+    return np.ascontiguousarray(np.stack(arrays, axis=1), dtype=np.float64)
 
 
 def expiry_settlement(market: Any, settlement_price: float | None) -> tuple[int, float]:
@@ -88,8 +113,9 @@ def expiry_settlement(market: Any, settlement_price: float | None) -> tuple[int,
 
 
 def instrument_arrays(instrument: Any, expiry_bar: int = -1, settle_price: float = np.nan
-                      ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """The kernel's instrument vector (``records.I_*``) and tier arrays."""
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's instrument vector (``records.I_*``) and flat tier table (floor, mmr,
+    cum and max-leverage columns one after another)."""
     inst = np.empty(R.N_INSTRUMENT)
     inst[R.I_SETTLEMENT] = instrument.settlement_code
     inst[R.I_RULES] = instrument.rules_code
@@ -100,7 +126,7 @@ def instrument_arrays(instrument: Any, expiry_bar: int = -1, settle_price: float
     inst[R.I_EXPIRY_BAR] = expiry_bar
     inst[R.I_SETTLE_PRICE] = settle_price
     inst[R.I_MARGIN_LEVEL] = instrument.liquidation_margin_level or np.nan
-    tiers = tuple(np.ascontiguousarray(a, dtype=np.float64) for a in instrument.tiers.arrays())
+    tiers = np.ascontiguousarray(np.concatenate(instrument.tiers.arrays()), dtype=np.float64)
     return inst, tiers
 
 

@@ -57,14 +57,16 @@ def _signals_for(name: str, markets: Mapping[str, Any], signal: Any) -> dict[str
 
 
 def _pack_tiers(instruments: list[Any]) -> np.ndarray:
+    """Flat tier tables ``(n_markets, 4 * rows)``, each column padded to the longest table
+    with +inf floors (never selected) and the last row's values."""
     tables = [inst.tiers.arrays() for inst in instruments]
     rows = max(len(t[0]) for t in tables)
-    packed = np.empty((len(tables), 4, rows))
+    packed = np.empty((len(tables), 4 * rows))
     for j, table in enumerate(tables):
         for k, column in enumerate(table):
-            packed[j, k, :len(column)] = column
-            # Pad with +inf floors (never selected) and the last row's values.
-            packed[j, k, len(column):] = np.inf if k == 0 else column[-1]
+            block = packed[j, k * rows:(k + 1) * rows]
+            block[:len(column)] = column
+            block[len(column):] = np.inf if k == 0 else column[-1]
     return packed
 
 
@@ -95,7 +97,7 @@ def run_portfolio(markets: Mapping[str, Any], entries: Any = None, exits: Any = 
         cols = [prepare_signal(f"{sig}[{name!r}]", per_signal[i][name], first.index)
                 for i, sig in enumerate(SIGNAL_NAMES)]
         masks[j] = signal_mask(*cols)[:, 0]
-    md = np.stack([np.stack(market_arrays(markets[n])) for n in names])
+    md = np.stack([market_arrays(markets[n]) for n in names])
     insts = np.stack([instrument_arrays(markets[n].instrument)[0] for n in names])
     tiers = _pack_tiers([markets[n].instrument for n in names])
     out = simulate_portfolio(encode(prms[0]), md, insts, tiers, masks, float(first.bar_ns))

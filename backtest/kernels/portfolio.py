@@ -14,9 +14,10 @@ position's share of that loss, by maintenance margin, is in its exit price), und
 opened during a bar joins the cross test from the next bar.
 
 Contract: ``simulate_portfolio(p, md, insts, tiers, signals, bar_ns)`` with ``md``
-float64[n_markets, N_MARKET, n_bars], ``insts`` float64[n_markets, N_INSTRUMENT], ``tiers``
-float64[n_markets, 4, max_rows] (floors padded with +inf), ``signals`` uint8[n_markets,
-n_bars]. Returns ``(equity, wallet, per_market, trades, trade_market, events, event_market)``:
+float64[n_markets, n_bars, N_MARKET], ``insts`` float64[n_markets, N_INSTRUMENT], ``tiers``
+float64[n_markets, 4 * max_rows] (flat tables as in ``step.py``; floors padded with +inf),
+``signals`` uint8[n_markets, n_bars]. Returns ``(equity, wallet, per_market, trades,
+trade_market, events, event_market)``:
 ``equity``/``wallet`` float64[n_bars]; ``per_market`` float64[n_markets, 4, n_bars] (signed
 position, margin, liquidation price, funding); trade and event rows as in ``simulate`` with
 the market index of each row. Imports numpy, numba and kernels only.
@@ -37,6 +38,7 @@ from backtest.kernels.records import (
     I_RULES,
     I_SETTLEMENT,
     LIQ_BANKRUPTCY,
+    M_CLOSE,
     M_FUNDING_COUNT,
     M_FUNDING_RATE,
     M_MARK_CLOSE,
@@ -44,9 +46,11 @@ from backtest.kernels.records import (
     M_MARK_LOW,
     M_MARK_OPEN,
     M_NEXT_FUNDING_RATE,
+    M_PREV_CLOSE,
     MODE_CROSS,
     N_BAR,
     N_EVENT_COLS,
+    N_MARKET,
     N_STATE,
     N_TRADE_COLS,
     P_INITIAL_CAPITAL,
@@ -70,7 +74,13 @@ from backtest.kernels.records import (
     S_TRADE_FUNDING,
     S_WALLET,
 )
-from backtest.kernels.step import RUIN_FRACTION, close_position, init_state, load_bar, step_bar
+from backtest.kernels.step import (
+    RUIN_FRACTION,
+    close_position,
+    init_state,
+    step_bar,
+    tier_column,
+)
 
 N_MARKET_SERIES = 4
 
@@ -101,7 +111,8 @@ def _cross_shortfall(states, bars, insts, tiers, wallet):
             equity -= funding_payment(settle, side, st[S_SIZE], bar[M_MARK_OPEN],
                                       bar[M_FUNDING_RATE], cs)
         maintenance += maintenance_margin(int(inst[I_RULES]), settle, st[S_SIZE], st[S_ENTRY],
-                                          x, cs, tiers[j, 0], tiers[j, 1], tiers[j, 2],
+                                          x, cs, tier_column(tiers[j], 0),
+                                          tier_column(tiers[j], 1), tier_column(tiers[j], 2),
                                           bar[M_NEXT_FUNDING_RATE])
     return equity - maintenance, equity, maintenance
 
@@ -135,8 +146,9 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
             st[S_TRADE_FUNDING] += pay
             st[S_FUNDING_PAID] += pay
             funding_paid[j] = pay
-        mm = maintenance_margin(int(inst[I_RULES]), settle, q, st[S_ENTRY], x, cs, tiers[j, 0],
-                                tiers[j, 1], tiers[j, 2], bar[M_NEXT_FUNDING_RATE])
+        mm = maintenance_margin(int(inst[I_RULES]), settle, q, st[S_ENTRY], x, cs,
+                                tier_column(tiers[j], 0), tier_column(tiers[j], 1),
+                                tier_column(tiers[j], 2), bar[M_NEXT_FUNDING_RATE])
         share = mm / maintenance if maintenance > 0.0 else 0.0
         gross = upnl(settle, side, q, st[S_ENTRY], x, cs) - share * lost
         # The exit price whose price move is exactly this gross PnL.
@@ -155,9 +167,9 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
 
 
 @njit(cache=True, nogil=True)
-def _grow(rows, used):
-    bigger = np.empty((rows.shape[0] * 2, rows.shape[1]))
-    bigger[:used] = rows[:used]
+def _grow(flat, used):
+    bigger = np.empty(flat.shape[0] * 2)
+    bigger[:used] = flat[:used]
     return bigger
 
 
@@ -172,7 +184,7 @@ def _grow_index(rows, used):
 def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
     """Simulate several markets sharing one wallet (shapes in the module docstring)."""
     n_markets = md.shape[0]
-    n_bars = md.shape[2]
+    n_bars = md.shape[1]
     cross = p[P_MARGIN_MODE] == MODE_CROSS
     states = np.empty((n_markets, N_STATE))
     for j in range(n_markets):
@@ -184,22 +196,24 @@ def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
     wallet_out = np.empty(n_bars)
     per_market = np.empty((n_markets, N_MARKET_SERIES, n_bars))
     cap = max(16, n_bars // 4)
-    trades = np.empty((cap, N_TRADE_COLS))
+    trades = np.empty(cap * N_TRADE_COLS)
     trade_market = np.empty(cap, dtype=np.int64)
-    events = np.empty((cap, N_EVENT_COLS))
+    events = np.empty(cap * N_EVENT_COLS)
     event_market = np.empty(cap, dtype=np.int64)
     n_trades = 0
     n_events = 0
     wallet = p[P_INITIAL_CAPITAL]
     for t in range(n_bars):
-        while n_trades + 4 * n_markets + 4 > trades.shape[0]:
-            trades = _grow(trades, n_trades)
+        while n_trades + 4 * n_markets + 4 > trade_market.shape[0]:
+            trades = _grow(trades, n_trades * N_TRADE_COLS)
             trade_market = _grow_index(trade_market, n_trades)
-        while n_events + 8 * n_markets + 8 > events.shape[0]:
-            events = _grow(events, n_events)
+        while n_events + 8 * n_markets + 8 > event_market.shape[0]:
+            events = _grow(events, n_events * N_EVENT_COLS)
             event_market = _grow_index(event_market, n_events)
         for j in range(n_markets):
-            load_bar(bars[j], md[j], t)
+            for i in range(N_MARKET):
+                bars[j, i] = md[j, t, i]
+            bars[j, M_PREV_CLOSE] = md[j, t - 1, M_CLOSE] if t > 0 else np.nan
         liq_funding[:] = 0.0
         if cross and states[0, S_RUINED] == 0.0:
             surplus, equity, maintenance = _cross_shortfall(states, bars, insts, tiers, wallet)
@@ -219,7 +233,7 @@ def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
             st[S_N_EVENT_ROWS] = n_events
             sig_prev = int(signals[j, t - 1]) if t > 0 else 0
             step_bar(t, is_last, st, p, bars[j], sig_prev, int(signals[j, t]), insts[j],
-                     (tiers[j, 0], tiers[j, 1], tiers[j, 2], tiers[j, 3]), trades, events)
+                     tiers[j], trades, events)
             for r in range(n_trades, int(st[S_N_TRADE_ROWS])):
                 trade_market[r] = j
             for r in range(n_events, int(st[S_N_EVENT_ROWS])):
@@ -245,6 +259,8 @@ def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
         if equity <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
             for j in range(n_markets):
                 states[j, S_RUINED] = 1.0
-    return (equity_out, wallet_out, per_market, trades[:n_trades].copy(),
-            trade_market[:n_trades].copy(), events[:n_events].copy(),
+    return (equity_out, wallet_out, per_market,
+            trades[:n_trades * N_TRADE_COLS].copy().reshape(n_trades, N_TRADE_COLS),
+            trade_market[:n_trades].copy(),
+            events[:n_events * N_EVENT_COLS].copy().reshape(n_events, N_EVENT_COLS),
             event_market[:n_events].copy())

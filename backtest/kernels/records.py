@@ -63,7 +63,7 @@ N_INSTRUMENT = 9
 
 KIND_PERPETUAL, KIND_FUTURE, KIND_SPOT_MARGIN = 0, 1, 2
 
-# --- market tuple order (all float64 arrays of n_bars) ------------------------------------
+# --- market matrix columns (float64, bar-major: shape (n_bars, N_MARKET)) ---------------
 M_OPEN, M_HIGH, M_LOW, M_CLOSE = 0, 1, 2, 3
 M_MARK_OPEN, M_MARK_HIGH, M_MARK_LOW, M_MARK_CLOSE = 4, 5, 6, 7
 M_FUNDING_RATE, M_FUNDING_COUNT, M_NEXT_FUNDING_RATE = 8, 9, 10

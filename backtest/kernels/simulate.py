@@ -1,11 +1,11 @@
 """One market, one combination: per-bar series, trade rows and event rows.
 
-Contract: ``simulate(p, mk, inst, tiers, signals, bar_ns)`` runs ``step_bar`` over every
+Contract: ``simulate(p, md, inst, tiers, signals, bar_ns)`` runs ``step_bar`` over every
 bar and returns ``(series, trades, events, stats)`` where ``series`` is float64[6, n_bars] (rows:
 equity, wallet, signed position, margin, liquidation price (NaN flat), funding paid in the
 bar; all at the bar's close, account currency), ``trades`` float64[n_trades, N_TRADE_COLS],
 ``events`` float64[n_events, N_EVENT_COLS] and ``stats`` float64[N_STATS] (``STAT_NAMES``).
-``mk`` is the market tuple (``records.M_*``, n_bars each), ``signals`` the uint8
+``md`` is the bar-major market matrix (n_bars, ``records.N_MARKET``), ``signals`` the uint8
 bitmask matrix ``(n_bars, n_sets)`` (``records.SIG_*``); the rest as in ``step.py``.
 Imports numpy, numba and kernels only.
 """
@@ -14,7 +14,6 @@ import numpy as np
 from numba import njit
 
 from backtest.kernels.records import (
-    M_OPEN,
     N_BAR,
     N_EVENT_COLS,
     N_STATE,
@@ -37,23 +36,23 @@ N_SERIES = 6
 
 
 @njit(cache=True, nogil=True)
-def simulate(p, mk, inst, tiers, signals, bar_ns):
+def simulate(p, md, inst, tiers, signals, bar_ns):
     """Simulate one combination over all bars (see the module docstring for shapes)."""
-    n_bars = mk[M_OPEN].shape[0]
+    n_bars = md.shape[0]
     st = np.empty(N_STATE)
     init_state(st, p)
     bar = np.empty(N_BAR)
     k = int(p[P_SIGNAL_SET])
     series = np.empty((N_SERIES, n_bars))
     # A position opens and closes at most a few times per bar; grow on demand below.
-    trades = np.empty((max(16, n_bars // 4), N_TRADE_COLS))
-    events = np.empty((max(16, n_bars // 4), N_EVENT_COLS))
+    trades = np.empty(max(16, n_bars // 4) * N_TRADE_COLS)
+    events = np.empty(max(16, n_bars // 4) * N_EVENT_COLS)
     for t in range(n_bars):
-        if int(st[S_N_TRADE_ROWS]) + 4 > trades.shape[0]:
-            trades = _grow(trades, int(st[S_N_TRADE_ROWS]))
-        if int(st[S_N_EVENT_ROWS]) + 8 > events.shape[0]:
-            events = _grow(events, int(st[S_N_EVENT_ROWS]))
-        load_bar(bar, mk, t)
+        if (int(st[S_N_TRADE_ROWS]) + 4) * N_TRADE_COLS > trades.shape[0]:
+            trades = _grow(trades, int(st[S_N_TRADE_ROWS]) * N_TRADE_COLS)
+        if (int(st[S_N_EVENT_ROWS]) + 8) * N_EVENT_COLS > events.shape[0]:
+            events = _grow(events, int(st[S_N_EVENT_ROWS]) * N_EVENT_COLS)
+        load_bar(bar, md, t)
         sig_prev = int(signals[t - 1, k]) if t > 0 else 0
         step_bar(t, t == n_bars - 1, st, p, bar, sig_prev, int(signals[t, k]), inst, tiers, trades,
                  events)
@@ -65,12 +64,14 @@ def simulate(p, mk, inst, tiers, signals, bar_ns):
         series[5, t] = st[S_FUNDING_BAR]
     stats = np.empty(N_STATS)
     finalize_stats(st, p, n_bars, bar_ns, stats)
-    return (series, trades[: int(st[S_N_TRADE_ROWS])].copy(),
-            events[: int(st[S_N_EVENT_ROWS])].copy(), stats)
+    n_trades = int(st[S_N_TRADE_ROWS])
+    n_events = int(st[S_N_EVENT_ROWS])
+    return (series, trades[: n_trades * N_TRADE_COLS].copy().reshape(n_trades, N_TRADE_COLS),
+            events[: n_events * N_EVENT_COLS].copy().reshape(n_events, N_EVENT_COLS), stats)
 
 
 @njit(cache=True, nogil=True)
-def _grow(rows, used):
-    bigger = np.empty((rows.shape[0] * 2, rows.shape[1]))
-    bigger[:used] = rows[:used]
+def _grow(flat, used):
+    bigger = np.empty(flat.shape[0] * 2)
+    bigger[:used] = flat[:used]
     return bigger
