@@ -39,9 +39,11 @@ class Result:
     """
 
     def __init__(self, *, market: Any, params: dict[str, Any], series: np.ndarray,
-                 trades: np.ndarray, events: np.ndarray, stats: np.ndarray) -> None:
+                 trades: np.ndarray, events: np.ndarray, stats: np.ndarray,
+                 signals: Any = None) -> None:
         self.market = market
         self.params = params
+        self._signals = signals  # what the kernel read, for the fingerprint
         self.mark_source: str = market.mark_source
         self.account_currency: str = market.instrument.account_currency
         self._series = series
@@ -139,8 +141,22 @@ class Result:
 
     @cached_property
     def stats(self) -> pd.Series:
-        """SPEC §8 statistics (fractions, not percent)."""
-        return stats_series(self._stats)
+        """SPEC §8 statistics (fractions, not percent), then ``version`` (of the package)
+        and ``fingerprint`` (of the inputs, see :attr:`fingerprint`)."""
+        from backtest import __version__
+
+        out = stats_series(self._stats)
+        out["version"] = __version__
+        out["fingerprint"] = self.fingerprint
+        return out
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Short SHA-256 of the market arrays, instrument, parameters and signals
+        (``backtest.fingerprint``): equal inputs give an equal fingerprint in any process."""
+        from backtest.fingerprint import fingerprint
+
+        return fingerprint(self.market, self.params, self._signals)
 
     def plot(self, **kwargs: Any) -> Any:
         """Equity with drawdown, price with trades and the liquidation line (a Figure)."""
