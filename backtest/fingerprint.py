@@ -36,8 +36,9 @@ def fingerprint(market: Any, params: Mapping[str, Any], signals: Any = None) -> 
 
     Parameters
     ----------
-    market : Market
-        Its arrays (:data:`MARKET_FIELDS`) and its instrument's fields (tier table included).
+    market : Market or mapping of name -> Market
+        Its arrays (:data:`MARKET_FIELDS`) and its instrument's fields (tier table included);
+        a portfolio's markets are hashed by name, in sorted order.
     params : mapping
         The run parameters (best the validated, complete set, so that a default given
         explicitly and one left out hash alike). Keys are hashed in sorted order.
@@ -50,8 +51,11 @@ def fingerprint(market: Any, params: Mapping[str, Any], signals: Any = None) -> 
         :data:`DIGEST_CHARS` lower-case hex characters.
     """
     h = hashlib.sha256(b"backtest-fingerprint-v1")
-    _update(h, "market", {name: getattr(market, name, None) for name in MARKET_FIELDS})
-    _update(h, "instrument", _fields(getattr(market, "instrument", None)))
+    markets = market if isinstance(market, Mapping) else {"": market}
+    for key in sorted(markets, key=str):
+        m = markets[key]
+        _update(h, f"market{key}", {name: getattr(m, name, None) for name in MARKET_FIELDS})
+        _update(h, f"instrument{key}", _fields(getattr(m, "instrument", None)))
     _update(h, "params", dict(params))
     _update(h, "signals", signals)
     return h.hexdigest()[:DIGEST_CHARS]

@@ -180,12 +180,15 @@ def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = N
     last = _read(bars, "bars", v.PRICE_COLUMNS, ("volume",), sources)
     last = _trim_bars(last, lo, hi, start, end)
     bar_ns, n_gaps = v.validate_bars(last, gaps, events)
+    tick = float(getattr(inst, "tick_size", 0.0) or 0.0)
+    v.check_tick(last, tick, inst.symbol)
     volume = last.cols.get("volume", np.full(len(last.ts), np.nan))
     ref = {"mark": last.cols}
     for name, src in (("mark", mark), ("index", index)):
         if src is not None:
             t = _read(src, name, v.PRICE_COLUMNS, (), sources)
-            ref[name] = _align_reference(t, last.ts, bar_ns, name, events)
+            ref[name] = _align_reference(t, last.ts, bar_ns, name, events,
+                                         tick if name == "mark" else 0.0, inst.symbol)
     mark_source = "mark" if mark is not None else "last"
     if mark is None:
         events.append({"kind": "mark_from_last", "count": len(last.ts), "message":
@@ -249,6 +252,9 @@ def _bound(value: Any, name: str) -> int | None:
     except (ValueError, TypeError) as exc:
         raise ValueError(f"load_market: {name}={value!r} is not a time; expected e.g. "
                          f"'2020-01-01' or pd.Timestamp('2020-01-01', tz='UTC').") from exc
+    if ts is pd.NaT:  # NaT/NaN would silently mean "no bound"
+        raise ValueError(f"load_market: {name}={value!r} is not a time (NaT). Pass a time, "
+                         f"e.g. {name}='2020-01-01', or {name}=None for no bound.")
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.as_unit("ns").value)
 
@@ -272,7 +278,8 @@ def _trim_bars(t: v.Table, lo: int | None, hi: int | None, start: Any, end: Any)
 
 
 def _align_reference(t: v.Table, bars_ts: np.ndarray, bar_ns: int, name: str,
-                     events: list[dict]) -> dict[str, np.ndarray]:
+                     events: list[dict], tick: float = 0.0, symbol: str = ""
+                     ) -> dict[str, np.ndarray]:
     """Mark or index bars picked on the bar times, validated on the rows actually used.
 
     The whole file must be sorted (to find the rows); prices are checked only on the rows
@@ -281,8 +288,10 @@ def _align_reference(t: v.Table, bars_ts: np.ndarray, bar_ns: int, name: str,
     v.check_order(t)
     used = t.take(v.align_reference(t, bars_ts, bar_ns, name))
     v.check_prices(used)
+    v.check_price_magnitude(used)
     v.check_ranges(used)
     v.record_open_repair(used, events, prefix=f"{name}_")
+    v.check_tick(used, tick, symbol)
     return used.cols
 
 

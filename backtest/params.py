@@ -63,15 +63,29 @@ def _suggest(value: str, allowed: tuple[str, ...]) -> str:
     return f" Did you mean {close[0]!r}?" if close else ""
 
 
+# Example values for messages (anything not listed is a fraction like 0.02).
+_EXAMPLES = {"leverage": "10", "size": "1.0", "initial_capital": "10_000.0",
+             "settlement_price": "40_000.0"}
+# Amounts above this overflow float64 once multiplied by leverage and prices (NaN equity).
+MAX_INITIAL_CAPITAL = 1e15
+MAX_LIMIT_TTL = 10**12
+MIN_FEE = -0.01  # a negative taker fee is a rebate; as for Instrument, -1 % or less is a typo
+
+
 def _number(name: str, value: Any, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"run(): {name} must be a number, got {value!r} "
-                        f"({type(value).__name__}). Pass a float, e.g. {name}=0.02.")
-    value = float(value)
+                        f"({type(value).__name__}). Pass a float, e.g. "
+                        f"{name}={_EXAMPLES.get(name, '0.02')}.")
+    try:
+        value = float(value)
+    except OverflowError:  # a Python int beyond float64
+        value = math.inf
     if not math.isfinite(value):
-        raise ValueError(f"run(): {name} must be finite, got {value!r}.")
+        raise ValueError(f"run(): {name} must be finite, got {value!r}. Pass a finite "
+                         f"number, e.g. {name}={_EXAMPLES.get(name, '0.02')}.")
     return value
 
 
@@ -102,7 +116,9 @@ def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:
     prm["leverage"] = lev
     size = _number("size", prm["size"])
     if size <= 0:
-        raise ValueError(f"run(): size must be > 0, got {size!r}.")
+        example = {"margin": "0.5", "notional": "10_000.0", "risk": "0.01", "qty": "0.1"}
+        raise ValueError(f"run(): size must be > 0, got {size!r}. With size_type="
+                         f"{prm['size_type']!r} pass e.g. size={example[prm['size_type']]}.")
     if prm["size_type"] in ("margin", "risk") and size > 1:
         raise ValueError(f"run(): size={size!r} with size_type={prm['size_type']!r} is a fraction "
                          "of equity and must be <= 1. For an amount of money use "
@@ -130,17 +146,31 @@ def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:
             raise ValueError(f"run(): {name}={value!r} must be a fraction < 1 (0.0005 = 5 bp). "
                              "Did you pass basis points or percent? Divide by 10,000 or 100.")
         if value < 0 and name != "fees":
-            raise ValueError(f"run(): {name} must be >= 0, got {value!r}.")
+            raise ValueError(f"run(): {name} must be >= 0 (a fraction, 0.0005 = 5 bp), got "
+                             f"{value!r}. Pass e.g. {name}=0.0005, or 0 for none.")
+        if name == "fees" and value < MIN_FEE:
+            raise ValueError(f"run(): fees={value!r} is a rebate of more than 1 %; expected "
+                             f"a fraction >= {MIN_FEE} (0.0005 = 5 bp, -0.00025 = a 2.5 bp "
+                             "rebate). Basis points or percent? Divide by 10,000 or 100.")
     prm["slippage"] = float(prm["slippage"])
     ttl = prm["limit_ttl"]
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, np.integer)) or ttl < 1:
-        raise ValueError(f"run(): limit_ttl is a number of bars >= 1, got {ttl!r}.")
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, np.integer)):
+        raise TypeError(f"run(): limit_ttl is a whole number of bars >= 1, got {ttl!r} "
+                        f"({type(ttl).__name__}). Pass an int, e.g. limit_ttl=3.")
+    if not 1 <= ttl <= MAX_LIMIT_TTL:
+        raise ValueError(f"run(): limit_ttl is a number of bars >= 1 (and <= {MAX_LIMIT_TTL:.0e}"
+                         f"), got {ttl!r}. Pass e.g. limit_ttl=3.")
     capital = _number("initial_capital", prm["initial_capital"])
-    if capital <= 0:
-        raise ValueError(f"run(): initial_capital must be > 0 (in {instrument.account_currency}),"
-                         f" got {capital!r}.")
+    if not 0 < capital <= MAX_INITIAL_CAPITAL:
+        raise ValueError(f"run(): initial_capital must be > 0 and <= {MAX_INITIAL_CAPITAL:g} "
+                         f"(in {instrument.account_currency}), got {capital!r}. Pass the "
+                         "account's starting balance, e.g. initial_capital=10_000.0.")
     prm["initial_capital"] = capital
-    prm["negative_equity"] = bool(prm["negative_equity"])
+    neg = prm["negative_equity"]
+    if not isinstance(neg, (bool, np.bool_)):  # bool("no") is True: never guess
+        raise TypeError(f"run(): negative_equity must be True or False, got {neg!r} "
+                        f"({type(neg).__name__}).")
+    prm["negative_equity"] = bool(neg)
     _check_kind_params(instrument, prm)
     _warn_unreachable_stop(instrument, prm)
     return prm
@@ -182,7 +212,7 @@ def _warn_unreachable_stop(instrument: Any, prm: Mapping[str, Any]) -> None:
             f"run(): stop_loss={prm['stop_loss']:g} lies beyond the liquidation distance "
             f"({distance:.4g} of entry at {prm['leverage']:g}x, mmr {mmr:g}); the position is "
             "liquidated before the stop can fire. Use a tighter stop or lower leverage.",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=4)  # user -> run() -> validate_params -> here
 
 
 def encode(prm: Mapping[str, Any], signal_set: int = 0) -> np.ndarray:
@@ -229,15 +259,23 @@ def prepare_signal(name: str, signal: Any, index: pd.DatetimeIndex) -> np.ndarra
     if isinstance(signal, pd.Series):
         if len(signal) != n or not signal.index.equals(index):
             raise ValueError(f"run(): {name} is a Series whose index does not match the "
-                             f"market's bar index ({len(signal)} vs {n} rows). Build signals "
+                             f"market's bar index ({len(signal)} vs {n} rows"
+                             f"{_first_difference(signal.index, index)}). Build signals "
                              f"on market.index, or use {name}.reindex(market.index, "
                              "fill_value=False).")
         values = signal.to_numpy()
     else:
-        values = np.asarray(signal)
+        try:
+            values = np.asarray(signal)
+        except (ValueError, TypeError) as exc:  # ragged lists and the like
+            raise ValueError(f"run(): {name} is not an array of one value per bar ({exc}). "
+                             f"Pass a boolean Series on market.index or a 1-D bool array."
+                             ) from None
     if values.ndim != 1 or values.shape[0] != n:
         raise ValueError(f"run(): {name} must have one value per bar ({n}), got shape "
-                         f"{values.shape}.")
+                         f"{values.shape}. Build signals on market.index (e.g. "
+                         f"market.bars.close > market.bars.close.rolling(20).mean()).")
+    original = values.dtype
     if values.dtype != np.bool_:
         if values.dtype == object or values.dtype.kind == "f":
             as_float = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
@@ -249,9 +287,29 @@ def prepare_signal(name: str, signal: Any, index: pd.DatetimeIndex) -> np.ndarra
             values = as_float
         if values.dtype.kind not in "biuf" or not np.isin(values, (0, 1)).all():
             raise ValueError(f"run(): {name} must be boolean (True/False or 0/1), got dtype "
-                             f"{values.dtype}. Compare to build one, e.g. fast > slow.")
+                             f"{original}. Compare to build one, e.g. fast > slow.")
         values = values.astype(np.bool_)
     return np.ascontiguousarray(values.reshape(n, 1))
+
+
+def _first_difference(got: pd.Index, want: pd.DatetimeIndex) -> str:
+    """``'; first difference at position i: X vs Y'`` for two indexes (empty if none)."""
+    m = min(len(got), len(want))
+    try:
+        diff = np.flatnonzero(np.asarray(got[:m] != want[:m], dtype=bool))
+    except (TypeError, ValueError):  # e.g. naive vs tz-aware times: compare one by one
+        diff = np.array([i for i in range(m) if not _same(got[i], want[i])], dtype=np.int64)
+    if not diff.size:
+        return ""
+    i = int(diff[0])
+    return f"; first difference at position {i}: {got[i]!r} vs bar {want[i]}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def expand_grid(grid: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -28,6 +28,12 @@ _TIME_ALIASES = ("date", "datetime", "time", "open_time", "opentime", "ts", "tim
 # Integer epoch magnitude (median |value|) below which the unit is s / ms / us rather than ns.
 _EPOCH_UNITS = ((1e11, "s", "seconds"), (1e14, "ms", "milliseconds"),
                 (1e17, "us", "microseconds"))
+# Earliest plausible bar/event time. Earlier times are nearly always epoch seconds, ms or us
+# read as nanoseconds (they land in January 1970); no crypto market traded before 2009.
+EARLIEST_NS = 631_152_000 * 10**9  # 1990-01-01 00:00 UTC
+# Plausible prices (quote currency): beyond them money overflows float64 (e.g. an inverse
+# contract's notional q*cs/P at P = 1e-300) and the data is surely in the wrong units.
+MIN_PRICE, MAX_PRICE = 1e-12, 1e12
 MAX_FUNDING_RATE = 0.05  # |rate| per interval above this cannot be a fraction
 MAX_MEDIAN_FUNDING_RATE = 0.005
 
@@ -136,6 +142,7 @@ def to_table(df: pd.DataFrame, label: str, required: Sequence[str],
                         f"timestamp, {', '.join(required)}. Fix: check the export or download "
                         "that wrote it.")
     check_columns(df, label, required)
+    check_duplicate_columns(df, label, ["timestamp", *required, *optional])
     ts = timestamps(df, label)
     cols = {c: numeric_column(df[c], label, c)
             for c in [*required, *(o for o in optional if o in df.columns)]}
@@ -163,9 +170,23 @@ def check_columns(df: pd.DataFrame, label: str, required: Sequence[str]) -> None
                     f"{', '.join(required)}; found {[str(c) for c in df.columns]}. Fix: {fix}.")
 
 
+def check_duplicate_columns(df: pd.DataFrame, label: str, used: Sequence[str]) -> None:
+    """A column the loader reads must appear once (``df[c]`` would be a frame, not a column)."""
+    names = [str(c) for c in df.columns]
+    dup = [c for c in dict.fromkeys(used) if names.count(c) > 1]
+    if dup:
+        raise DataError(f"{label}: column(s) {dup} appear more than once; expected each column "
+                        f"once. Found columns {names}. Fix: keep the right one, e.g. "
+                        "df = df.loc[:, ~df.columns.duplicated()] (keeps the first).")
+
+
 def numeric_column(s: pd.Series, label: str, col: str) -> np.ndarray:
-    """A private float64 copy of column ``col``; non-numeric dtypes are an error."""
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+    """A private float64 copy of column ``col``; non-numeric dtypes are an error.
+
+    Integers and floats are taken (as float64); booleans and complex numbers are not prices.
+    """
+    if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+            and not pd.api.types.is_complex_dtype(s)):
         return np.array(s.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
     coerced = pd.to_numeric(s, errors="coerce")
     bad = np.flatnonzero((coerced.isna() & s.notna()).to_numpy())
@@ -197,15 +218,44 @@ def timestamps(df: pd.DataFrame, label: str) -> np.ndarray:
             raise DataError(f"{label}: {where} has {nat.size} missing time(s) (NaT); first at "
                             f"row {nat[0]}. Expected a time on every row. Fix: drop those rows "
                             "in the source.")
-        return np.array(pd.DatetimeIndex(s).as_unit("ns").asi8, dtype=np.int64)
+        try:
+            ns = np.array(pd.DatetimeIndex(s).as_unit("ns").asi8, dtype=np.int64)
+        except pd.errors.OutOfBoundsDatetime as exc:
+            raise DataError(f"{label}: {where} has times outside 1677-2262, the range of "
+                            f"timestamp[ns] ({exc}). Expected bar/event times in that range. "
+                            "Fix: check the unit and the epoch of the source times.") from None
+        return _check_epoch(ns, label, where, conv, f"{conv}{acc}.as_unit('ns').astype('int64')")
     if pd.api.types.is_datetime64_dtype(dt):
         raise DataError(f"{label}: {where} is naive (no time zone); expected tz-aware UTC "
                         f"times. Fix: {fix_to}{conv}{acc}.tz_localize('UTC') if the times are "
                         f"UTC (local times: {conv}{acc}.tz_localize('<zone>').tz_convert('UTC')).")
     if pd.api.types.is_integer_dtype(dt) or pd.api.types.is_float_dtype(dt):
-        return _epoch_numbers(s, label, where, fix_to, conv)
+        return _check_epoch(_epoch_numbers(s, label, where, fix_to, conv), label, where, conv,
+                            conv)
     raise DataError(f"{label}: {where} has dtype {dt}; expected timestamp[ns, UTC]. Fix: "
                     f"{fix_to}pd.to_datetime({conv}, utc=True).")
+
+
+def _check_epoch(ns: np.ndarray, label: str, where: str, conv: str, as_int: str
+                 ) -> np.ndarray:
+    """Times before :data:`EARLIEST_NS` are refused; the message guesses the unit mix-up.
+
+    ``conv`` is the user's expression for the time column or index, ``as_int`` the one for
+    the times as int64 nanoseconds.
+    """
+    early = np.flatnonzero(ns < EARLIEST_NS)
+    if not early.size:
+        return ns
+    i = int(early[0])
+    typical = float(np.median(np.abs(ns.astype(np.float64))))
+    guess = next(((u, w) for limit, u, w in _EPOCH_UNITS if typical < limit), None)
+    fix = (f"these look like {guess[1]} since the epoch read as nanoseconds; "
+           f"{conv} = pd.to_datetime({as_int}, unit='{guess[0]}', utc=True)" if guess else
+           "check the unit and the epoch of the source times")
+    when = pd.Timestamp(int(ns[i]), unit="ns", tz="UTC")
+    raise DataError(f"{label}: {where} has {early.size:,} time(s) before 1990, first at row {i}: "
+                    f"{when}; expected the times of a crypto market (2009 or later). Fix: "
+                    f"{fix}.")
 
 
 def _epoch_numbers(s: pd.Series, label: str, where: str, fix_to: str, conv: str) -> np.ndarray:
@@ -270,6 +320,37 @@ def check_prices(t: Table) -> None:
                             f" first at {t.where(i)}: {float(v[i])!r}. Expected finite prices > 0. "
                             "Fix: correct or drop those rows in the source, or trim them away "
                             "with start=/end= (prices are never filled in by the loader).")
+
+
+def check_tick(t: Table, tick: float, symbol: str) -> None:
+    """Prices below one tick of the instrument cannot be quoted on it (wrong instrument or
+    wrong price units); run after :func:`repair_open`, so ``low`` covers the whole bar."""
+    if not tick > 0:
+        return
+    low = t.cols["low"]
+    bad = np.flatnonzero(low < tick)
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{t.label}: column 'low' goes below the tick size {tick:g} of "
+                        f"{symbol} in {bad.size:,} row(s); first at {t.where(i)}: "
+                        f"{float(low[i])!r}. Expected prices of at least one tick (they cannot "
+                        "be quoted otherwise). Fix: check the price units, or load the bars "
+                        "with the instrument they belong to (generic: "
+                        "instrument=bt.Instrument.simple(tick_size=0.0)).")
+
+
+def check_price_magnitude(t: Table) -> None:
+    """Finite positive prices must also lie in ``[MIN_PRICE, MAX_PRICE]`` (units, scaling)."""
+    for c in PRICE_COLUMNS:
+        v = t.cols[c]
+        bad = np.flatnonzero((v < MIN_PRICE) | (v > MAX_PRICE))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(f"{t.label}: column '{c}' has {bad.size:,} price(s) outside "
+                            f"[{MIN_PRICE:g}, {MAX_PRICE:g}]; first at {t.where(i)}: "
+                            f"{float(v[i])!r}. Expected prices in the quote currency. Fix: check "
+                            "the units or scaling of the source prices (e.g. a multiplier "
+                            "applied twice).")
 
 
 def check_ranges(t: Table) -> None:
@@ -348,6 +429,7 @@ def validate_bars(t: Table, gaps: str, events: list[dict], prefix: str = "") -> 
                         "the bar interval. Fix: widen start=/end= or use a longer file.")
     check_order(t)
     check_prices(t)
+    check_price_magnitude(t)
     check_ranges(t)
     check_volume(t)
     record_open_repair(t, events, prefix)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
+import hypothesis_profiles  # noqa: F401  (registers the 'ci' and 'thorough' profiles)
 import numpy as np
 import pandas as pd
 import pyarrow as pa

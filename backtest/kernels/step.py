@@ -371,12 +371,13 @@ def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, even
     value = notional(settle, q, price, cs)
     margin = value / leverage
     fee = fee_rate * value
+    # Checked in the order docs/semantics.md lists them ("Sizing").
+    if margin + fee > wallet * (1.0 + 1e-12):
+        record_event(st, events, t, EV_INSUFFICIENT_MARGIN, margin + fee)
+        return
     max_leverage = tier_column(tiers, 3)[tier_row(tier_column(tiers, 0), value)]
     if leverage > max_leverage * (1.0 + 1e-12):
         record_event(st, events, t, EV_LEVERAGE_ABOVE_TIER, value)
-        return
-    if margin + fee > wallet * (1.0 + 1e-12):
-        record_event(st, events, t, EV_INSUFFICIENT_MARGIN, margin + fee)
         return
     st[S_WALLET] -= fee
     st[S_FEES_PAID] += fee
