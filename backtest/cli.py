@@ -104,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage and the error (or --help)
+        return int(exc.code or 0)
     try:
         return int(args.handler(args))
     except (DataError, ValueError, TypeError, KeyError, FileNotFoundError) as exc:

@@ -41,7 +41,9 @@ def compute_stats(equity: pd.Series | np.ndarray, trades: pd.DataFrame,
     r = bar_returns(eq, initial_capital)
     bars_per_year = NS_PER_YEAR / bar_ns
     years = n * bar_ns / NS_PER_YEAR
-    cagr = -1.0 if final <= 0 else (final / initial_capital) ** (1.0 / years) - 1.0
+    with np.errstate(over="ignore"):  # a few bars of a big move annualise to inf
+        cagr = -1.0 if final <= 0 else float(np.power(final / initial_capital,
+                                                      1.0 / years)) - 1.0
     mdd = max_drawdown(eq, initial_capital)
     std = float(np.std(r, ddof=1)) if n > 1 else np.nan
     sharpe = float(np.mean(r)) / std * np.sqrt(bars_per_year) if std and std > 0 else np.nan

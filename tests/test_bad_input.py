@@ -660,8 +660,5 @@ def test_cli_unparseable_arguments_exit_2_with_usage(argv, culprit, capsys) -> N
         assert word in last, f"{word!r} not in: {last}"
 
 
-@pytest.mark.xfail(reason="cli.main lets argparse raise SystemExit(2) instead of returning 2 "
-                          "(reported to the lead; cli.py is not part of this issue)",
-                   raises=SystemExit, strict=False)
 def test_cli_argument_errors_return_instead_of_exiting(capsys) -> None:
     assert cli_main(["calc", "liquidation", "--entry", "abc"]) == 2

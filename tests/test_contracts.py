@@ -478,7 +478,10 @@ def test_kernel_solve_price_satisfies_its_equation(settlement: int, side: int) -
 
 
 def test_kernel_round_toward_entry() -> None:
-    assert k.round_toward_entry(1795.74, 1, 0.5) == 1796.0
-    assert k.round_toward_entry(41884.82, -1, 0.5) == 41884.5
-    assert k.round_toward_entry(1796.0, 1, 0.5) == 1796.0  # already on the tick
-    assert k.round_toward_entry(123.456, 1, 0.0) == 123.456  # no tick, no rounding
+    assert k.round_toward_entry(1795.74, 3582.5, 1, 0.5) == 1796.0
+    assert k.round_toward_entry(41884.82, 40000.0, -1, 0.5) == 41884.5
+    assert k.round_toward_entry(1796.0, 3582.5, 1, 0.5) == 1796.0  # already on the tick
+    assert k.round_toward_entry(123.456, 130.0, 1, 0.0) == 123.456  # no tick, no rounding
+    # Within a tick of the entry, rounding would cross it: the price stays unrounded.
+    assert k.round_toward_entry(2.7, 3.0, 1, 0.5) == 2.7
+    assert k.round_toward_entry(3.2, 3.0, -1, 0.5) == 3.2

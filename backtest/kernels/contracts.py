@@ -123,14 +123,20 @@ def solve_price(settlement, side, size, entry, wallet, contract_size, a, b):
 
 
 @njit(cache=True, nogil=True)
-def round_toward_entry(price, side, tick):
-    """Round a long's trigger price up / a short's down to the tick (BitMEX convention)."""
+def round_toward_entry(price, entry, side, tick):
+    """Round a long's trigger price up / a short's down to the tick (BitMEX convention).
+
+    Never past the entry: when the price lies within a tick of the entry (tiny prices),
+    rounding would put the trigger at or beyond the entry, so the price stays unrounded.
+    """
     if tick <= 0.0 or not np.isfinite(price) or price <= 0.0:
         return price
     steps = price / tick
     if side > 0:
-        return np.ceil(steps - 1e-9) * tick
-    return np.floor(steps + 1e-9) * tick
+        rounded = np.ceil(steps - 1e-9) * tick
+        return rounded if rounded < entry else price
+    rounded = np.floor(steps + 1e-9) * tick
+    return rounded if rounded > entry else price
 
 
 @njit(cache=True, nogil=True)
@@ -138,7 +144,7 @@ def bankruptcy_price(rules, settlement, side, size, entry, wallet, contract_size
     """Price at which ``wallet + uPnL`` reaches zero; BitMEX rounds it toward the entry."""
     price = solve_price(settlement, side, size, entry, wallet, contract_size, 0.0, 0.0)
     if rules == RULES_BITMEX:
-        return round_toward_entry(price, side, tick)
+        return round_toward_entry(price, entry, side, tick)
     return price
 
 
@@ -176,7 +182,7 @@ def liquidation_price(rules, settlement, side, size, entry, wallet, contract_siz
             reserve = 0.0
         price = solve_price(settlement, side, size, entry, w, contract_size, 0.0,
                             value * (mmr + reserve) - tier_cum[row])
-        return round_toward_entry(price, side, tick)
+        return round_toward_entry(price, entry, side, tick)
     return solve_price(settlement, side, size, entry, w, contract_size, 0.0,
                        value * mmr - tier_cum[row])
 

@@ -142,6 +142,7 @@ def finalize_stats(st, p, n_bars, bar_ns, out):
     out[13] = st[S_FUNDING_PAID]
     out[14] = st[S_FEES_PAID]
     out[15] = st[S_EVENT_COUNT0 + EV_AMBIGUOUS_BAR]
-    out[16] = st[S_MIN_LIQ_DISTANCE] if np.isfinite(st[S_MIN_LIQ_DISTANCE]) else np.nan
+    # NaN when never in a position; +inf when no position could ever be liquidated.
+    out[16] = st[S_MIN_LIQ_DISTANCE] if st[S_EXPOSED_BARS] > 0.0 else np.nan
     out[17] = st[S_RUINED]
     out[18] = st[S_INTEREST_PAID]
