@@ -101,7 +101,7 @@ def run_portfolio(markets: Mapping[str, Any], entries: Any = None, exits: Any = 
     insts = np.stack([instrument_arrays(markets[n].instrument)[0] for n in names])
     tiers = _pack_tiers([markets[n].instrument for n in names])
     out = simulate_portfolio(encode(prms[0]), md, insts, tiers, masks, float(first.bar_ns))
-    return PortfolioResult(markets=markets, params=prms[0], raw=out)
+    return PortfolioResult(markets=markets, params=prms[0], raw=out, signals=masks)
 
 
 class PortfolioResult:
@@ -109,8 +109,9 @@ class PortfolioResult:
     column, and stats of the combined equity (SPEC §8 keys)."""
 
     def __init__(self, *, markets: Mapping[str, Any], params: dict[str, Any],
-                 raw: tuple[np.ndarray, ...]) -> None:
+                 raw: tuple[np.ndarray, ...], signals: np.ndarray | None = None) -> None:
         self.markets = dict(markets)
+        self._signals = signals  # the kernel's bitmasks, for the fingerprint
         self.names = list(markets)
         self.params = params
         self._equity, self._wallet, self._per_market, self._trades, self._trade_market, \
@@ -197,8 +198,23 @@ class PortfolioResult:
                            "n_liquidations": 0})
 
     @cached_property
+    def fingerprint(self) -> str:
+        """Short SHA-256 of the markets, parameters and signals (``backtest.fingerprint``)."""
+        from backtest.fingerprint import fingerprint
+
+        return fingerprint(self.markets, self.params, self._signals)
+
+    @cached_property
     def stats(self) -> pd.Series:
-        """SPEC §8 stats of the combined equity curve."""
+        """SPEC §8 stats of the combined equity curve, then ``version`` and ``fingerprint``."""
+        from backtest import __version__
+
+        out = self._stats()
+        out["version"] = __version__
+        out["fingerprint"] = self.fingerprint
+        return out
+
+    def _stats(self) -> pd.Series:
         exposed = int((self.position != 0).any(axis=1).sum())
         first = self.markets[self.names[0]]
         return compute_stats(
