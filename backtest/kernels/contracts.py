@@ -126,17 +126,17 @@ def solve_price(settlement, side, size, entry, wallet, contract_size, a, b):
 def round_toward_entry(price, entry, side, tick):
     """Round a long's trigger price up / a short's down to the tick (BitMEX convention).
 
-    Never past the entry: when the price lies within a tick of the entry (tiny prices),
-    rounding would put the trigger at or beyond the entry, so the price stays unrounded.
+    Never across the entry: a price before the entry that rounding would carry onto or past
+    it (tiny prices, within a tick) stays unrounded.
     """
     if tick <= 0.0 or not np.isfinite(price) or price <= 0.0:
         return price
     steps = price / tick
     if side > 0:
         rounded = np.ceil(steps - 1e-9) * tick
-        return rounded if rounded < entry else price
+        return price if price < entry <= rounded else rounded
     rounded = np.floor(steps + 1e-9) * tick
-    return rounded if rounded > entry else price
+    return price if rounded <= entry < price else rounded
 
 
 @njit(cache=True, nogil=True)

@@ -318,10 +318,13 @@ def liquidate(st, p, t, mark_open, at_open, inst, trades):
     bankrupt = st[S_BANKRUPT]
     # Spot margin is sold at the margin level's price (SPEC §7), never at bankruptcy.
     if p[P_LIQUIDATION] == LIQ_BANKRUPTCY and inst[I_KIND] != KIND_SPOT_MARGIN:
+        # The trader loses exactly the margin behind the position (the reported exit price
+        # is the venue's bankruptcy price, which BitMEX rounds to the tick).
         price = bankrupt
+        gross = -backing
         if at_open and negative_equity and side * (mark_open - bankrupt) < 0.0:
             price = mark_open
-        gross = upnl(settle, side, q, st[S_ENTRY], price, cs)
+            gross = upnl(settle, side, q, st[S_ENTRY], price, cs)
         close_position(st, p, t, price, gross, 0.0, R_LIQUIDATION, trades)
         return
     price = mark_open if at_open else st[S_LIQ]
@@ -688,7 +691,7 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
     ``is_last`` marks the final bar (end-of-data exit).
     """
     fill_close = p[P_FILL] == FILL_CLOSE
-    if st[S_RUINED] != 0.0:
+    if st[S_RUINED] != 0.0 and st[S_SIDE] == 0.0:
         # Trading has stopped; the signals that would have executed now are still counted.
         st[S_FUNDING_BAR] = 0.0
         if (sig_now if fill_close else sig_prev) != 0:
@@ -714,18 +717,25 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
             charge_interest(st, p, bar[M_MARK_OPEN], bar[M_BORROW_RATE] * bar[M_HOURS_IN_BAR])
             update_liquidation(st, p, t, bar, inst, tiers)
         check_open(st, p, t, bar, inst, trades, events)
-    # 3. orders at the open
+    # 3. orders at the open (none once ruined: an open position still meets its stops,
+    # liquidation and the end of the data, but no new order is placed)
+    ruined = st[S_RUINED] != 0.0
     if not fill_close and sig_prev != 0:
-        process_signals(st, p, t, t - 1, sig_prev, bar[M_OPEN], bar[M_PREV_CLOSE], bar, inst,
-                        tiers, trades, events)
-    if st[S_PENDING_SIDE] != 0.0:
+        if ruined:
+            record_event(st, events, t, EV_SIGNAL_AFTER_RUIN, 0.0)
+        else:
+            process_signals(st, p, t, t - 1, sig_prev, bar[M_OPEN], bar[M_PREV_CLOSE], bar,
+                            inst, tiers, trades, events)
+    if st[S_PENDING_SIDE] != 0.0 and not ruined:
         check_entry_limit(st, p, t, bar, inst, tiers, trades, events)
     # 4-5. the legs
     if st[S_SIDE] != 0.0:
         run_legs(st, p, t, bar, inst, trades, events)
     # 6. the close
     if sig_now != 0:
-        if fill_close:
+        if fill_close and ruined:
+            record_event(st, events, t, EV_SIGNAL_AFTER_RUIN, 0.0)
+        elif fill_close:
             process_signals(st, p, t, t, sig_now, bar[M_CLOSE], bar[M_CLOSE], bar, inst, tiers,
                             trades, events)
         elif is_last:
