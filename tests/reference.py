@@ -138,6 +138,11 @@ def _binance_liq(inst: dict, side: int, q: float, entry: float, w: float) -> flo
     return best
 
 
+# semantics step 4: a stop within this relative distance of the liquidation price ties,
+# and liquidation wins the tie.
+STOP_TIE = 1e-12
+
+
 def _round_toward_entry(inst: dict, side: int, price: float, entry: float) -> float:
     """bitmex: "prices rounded to the tick toward the entry": a long's up, a short's down.
 
@@ -514,9 +519,10 @@ class _Run:
         liq_hit = adverse_reached(side, bar["mark_" + ext], pos["liq"])
         level, reason = self.effective_stop()
         stop_hit = level is not None and adverse_reached(side, self.trigger(t, ext), level)
-        if stop_hit and (not liq_hit or better(side, level, pos["liq"]) == level
-                         and level != pos["liq"]):
-            # the stop wins when it lies strictly between entry and liq (long: S > liq)
+        inside = side * (level - pos["liq"]) > STOP_TIE * pos["liq"] if stop_hit else False
+        if stop_hit and (not liq_hit or inside):
+            # the stop wins when it lies strictly between entry and liq (long: S > liq);
+            # semantics: "strictly" = by more than 1e-12 relative, a tie is liquidation
             self.stop_fill(t, level, reason, gapped=False)
         elif liq_hit:
             self.liquidate(t, at_open=False)

@@ -182,6 +182,9 @@ from backtest.kernels.stats import update_bar_stats
 # Equity at or below this fraction of the initial capital counts as zero (ruin): a bankruptcy
 # fill leaves a rounding residue of ~1e-13, which must not keep a dead account trading.
 RUIN_FRACTION = 1e-9
+# A stop within this relative distance of the liquidation price does not lie strictly
+# between the entry and it (docs/semantics.md step 4).
+STOP_TIE = 1e-12
 
 
 @njit(cache=True, nogil=True)
@@ -588,7 +591,9 @@ def adverse_leg(st, p, t, bar, inst, trades, events):
         return False
     level, reason = effective_stop(st, p)
     stop_hit = level == level and side * (trig_x - level) <= 0.0
-    if stop_hit and (not liq_hit or side * (level - liq) > 0.0):
+    # "Strictly between" with a relative margin: a stop computed to the same price as the
+    # liquidation level (e.g. 125x, mmr 0.5 %, a 0.3 % stop) ties, and liquidation wins.
+    if stop_hit and (not liq_hit or side * (level - liq) > STOP_TIE * liq):
         fill_stop(st, p, t, level, reason, 0.0, False, inst, trades, events)
         return True
     if liq_hit:
