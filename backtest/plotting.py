@@ -328,6 +328,11 @@ def plot_comparison(results: Mapping[str, Any], ax: Axes | None = None, *, log: 
     return fig
 
 
+def new_figure(figsize: tuple[float, float] = (7.0, 4.5)) -> Figure:
+    """An empty Figure without pyplot's global state (for other modules' charts)."""
+    return Figure(figsize=figsize)
+
+
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
     """The figure rendered as PNG bytes (Agg, no display needed)."""
     buf = io.BytesIO()
