@@ -164,9 +164,11 @@ def _dask_client(executor: Any) -> Any:
     try:
         from distributed import Client
     except ImportError:
-        raise ValueError("sweep(): executor= takes a Dask distributed.Client, but the "
-                         "'distributed' package is not installed: pip install "
-                         "'backtest[dask]', or call sweep() without executor.") from None
+        # Without the package nothing passed can be a Client: the argument is the mistake.
+        raise TypeError(f"sweep(): executor= takes a Dask distributed.Client, got "
+                        f"{type(executor).__name__}; the 'distributed' package is not "
+                        "installed either: pip install 'backtest[dask]', or call sweep() "
+                        "without executor.") from None
     if not isinstance(executor, Client):
         raise TypeError(f"sweep(): executor must be a dask distributed.Client, got "
                         f"{type(executor).__name__}. Create one with "
