@@ -582,6 +582,16 @@ def _build_presets() -> dict[str, Instrument]:
         # level <= 1.1) and 'Daily Interest Rate for Binance Margin Trading' (example daily
         # rate 0.02 %, charged per started hour); fees: spot 0.1 %. Rates vary by asset/VIP.
         "binance-margin:BTCUSDT": binance_margin,
+        # Dated futures (SPEC §7). BitMEX quarterlies expire at 12:00 UTC on the last Friday
+        # of the quarter, Binance USDⓈ-M quarterlies deliver at 08:00 UTC on that Friday.
+        # Margin tables: the perpetual's of the same venue (the quarterlies' own brackets are
+        # not sourced here), so treat their maintenance margins as approximate.
+        "bitmex:XBTZ24": bitmex_xbtusd.replace(
+            symbol="XBTZ24", kind="future", funding_interval_hours=None,
+            expiry=pd.Timestamp("2024-12-27 12:00", tz="UTC")),
+        "binance:BTCUSDT_241227": binance_btcusdt.replace(
+            symbol="BTCUSDT_241227", kind="future", funding_interval_hours=None,
+            expiry=pd.Timestamp("2024-12-27 08:00", tz="UTC")),
         "linear": Instrument.simple(mmr=0.005).replace(symbol="LINEAR"),
         "inverse": Instrument.simple(mmr=0.005, settlement="inverse").replace(symbol="INVERSE"),
         "quanto": Instrument.simple(mmr=0.005, settlement="quanto",

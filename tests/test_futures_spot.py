@@ -190,3 +190,21 @@ def test_same_strategy_as_perpetual_future_and_spot_margin():
     assert table.loc["future", "interest_paid"] == 0
     assert table.loc["spot_margin", "funding_paid"] == 0
     assert table.loc["spot_margin", "interest_paid"] > 0
+
+
+def test_quarterly_presets_settle_at_their_expiry_on_real_bars():
+    # binance:BTCUSDT_241227 delivers 2024-12-27 08:00 UTC: the 07:00 bar is the last that
+    # ends at or before it; with no index bars its last close is the settlement price.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = bt.load_market(DATA / "binance_btcusdt_perp_1h.parquet",
+                           instrument="binance:BTCUSDT_241227",
+                           start="2024-12-20", end="2024-12-31")
+    n = m.n_bars
+    r = bt.run(m, entries=signal(n, 0), leverage=2, size=0.5)
+    t = r.trades.iloc[0]
+    expiry_bar = pd.Timestamp("2024-12-27 07:00", tz="UTC")
+    assert t.exit_reason == "expiry" and t.exit_time == expiry_bar
+    assert t.exit_price == m.bars.loc[expiry_bar, "close"]
+    assert bt.get_instrument("bitmex:XBTZ24").expiry == pd.Timestamp("2024-12-27 12:00",
+                                                                      tz="UTC")
