@@ -17,7 +17,7 @@ from backtest.kernels import records as R
 from backtest.kernels.portfolio import simulate_portfolio
 from backtest.metrics import compute_stats
 from backtest.params import SIGNAL_NAMES, encode, prepare_signal, validate_params
-from backtest.result import TRADE_COLUMNS
+from backtest.result import trades_frame
 
 
 def _check_aligned(markets: Mapping[str, Any]) -> None:
@@ -151,24 +151,9 @@ class PortfolioResult:
 
     @cached_property
     def trades(self) -> pd.DataFrame:
-        rows = self._trades
-        frame = pd.DataFrame({
-            "market": [self.names[j] for j in self._trade_market],
-            "entry_time": self.index[rows[:, R.T_ENTRY_BAR].astype(np.int64)],
-            "exit_time": self.index[rows[:, R.T_EXIT_BAR].astype(np.int64)],
-            "side": np.where(rows[:, R.T_SIDE] > 0, "long", "short"),
-            "size": rows[:, R.T_SIZE],
-            "leverage": rows[:, R.T_LEVERAGE],
-            "entry_price": rows[:, R.T_ENTRY_PRICE],
-            "exit_price": rows[:, R.T_EXIT_PRICE],
-            "margin": rows[:, R.T_MARGIN],
-            "gross_pnl": rows[:, R.T_GROSS_PNL],
-            "fees": rows[:, R.T_FEES],
-            "funding": rows[:, R.T_FUNDING],
-            "interest": rows[:, R.T_INTEREST],
-            "pnl": rows[:, R.T_PNL],
-            "exit_reason": [R.REASONS[int(c)] for c in rows[:, R.T_REASON]],
-        }, columns=["market", *TRADE_COLUMNS])
+        """SPEC §8 trades of every market, with a ``market`` column, by exit time."""
+        frame = trades_frame(self._trades, self.index)
+        frame.insert(0, "market", [self.names[j] for j in self._trade_market])
         return frame.sort_values(["exit_time", "market"], kind="stable").reset_index(drop=True)
 
     @cached_property

@@ -22,6 +22,26 @@ TRADE_COLUMNS = ("entry_time", "exit_time", "side", "size", "leverage", "entry_p
                  "exit_reason")
 
 
+def trades_frame(rows: np.ndarray, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The kernel's trade rows (``records.T_*`` columns) as the SPEC §8 trades table."""
+    return pd.DataFrame({
+        "entry_time": index[rows[:, R.T_ENTRY_BAR].astype(np.int64)],
+        "exit_time": index[rows[:, R.T_EXIT_BAR].astype(np.int64)],
+        "side": np.where(rows[:, R.T_SIDE] > 0, "long", "short"),
+        "size": rows[:, R.T_SIZE],
+        "leverage": rows[:, R.T_LEVERAGE],
+        "entry_price": rows[:, R.T_ENTRY_PRICE],
+        "exit_price": rows[:, R.T_EXIT_PRICE],
+        "margin": rows[:, R.T_MARGIN],
+        "gross_pnl": rows[:, R.T_GROSS_PNL],
+        "fees": rows[:, R.T_FEES],
+        "funding": rows[:, R.T_FUNDING],
+        "interest": rows[:, R.T_INTEREST],
+        "pnl": rows[:, R.T_PNL],
+        "exit_reason": [R.REASONS[int(c)] for c in rows[:, R.T_REASON]],
+    }, columns=list(TRADE_COLUMNS))
+
+
 def stats_series(values: np.ndarray) -> pd.Series:
     """Name the kernel's stats vector (``STAT_NAMES``), with counts as ints."""
     out: dict[str, Any] = dict(zip(STAT_NAMES, (float(v) for v in values), strict=True))
@@ -102,25 +122,7 @@ class Result:
     @cached_property
     def trades(self) -> pd.DataFrame:
         """One row per closed position (SPEC §8 columns)."""
-        rows = self._trades
-        index = self.market.index
-        frame = pd.DataFrame({
-            "entry_time": index[rows[:, R.T_ENTRY_BAR].astype(np.int64)],
-            "exit_time": index[rows[:, R.T_EXIT_BAR].astype(np.int64)],
-            "side": np.where(rows[:, R.T_SIDE] > 0, "long", "short"),
-            "size": rows[:, R.T_SIZE],
-            "leverage": rows[:, R.T_LEVERAGE],
-            "entry_price": rows[:, R.T_ENTRY_PRICE],
-            "exit_price": rows[:, R.T_EXIT_PRICE],
-            "margin": rows[:, R.T_MARGIN],
-            "gross_pnl": rows[:, R.T_GROSS_PNL],
-            "fees": rows[:, R.T_FEES],
-            "funding": rows[:, R.T_FUNDING],
-            "interest": rows[:, R.T_INTEREST],
-            "pnl": rows[:, R.T_PNL],
-            "exit_reason": [R.REASONS[int(c)] for c in rows[:, R.T_REASON]],
-        }, columns=list(TRADE_COLUMNS))
-        return frame
+        return trades_frame(self._trades, self.market.index)
 
     @cached_property
     def events(self) -> pd.DataFrame:

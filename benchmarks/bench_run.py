@@ -6,8 +6,8 @@ Usage::
     python benchmarks/bench_run.py --quick    # 100,000 bars, 3 repeats
     python benchmarks/bench_run.py --json out.json
 
-Synthetic data: a log random walk for the last price, a mark price that follows it but does not
-follow occasional last-price wicks, funding every 8 h. The strategy flips long/short on a
+Synthetic data: ``bench_sweep.synthetic_market`` (a log random walk whose mark price does not
+follow 0.1 % of the last-price wicks, funding every 8 h). The strategy flips long/short on a
 moving-average cross with a 2 % stop, a 4 % take-profit and 10x isolated leverage, so every
 branch of the bar logic is exercised. The baseline in the same process is a plain NumPy pass
 over the same arrays (a mark-to-market of a constant position), to put the figure in context.
@@ -25,34 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sweep import synthetic_market  # noqa: E402  (one synthetic market for both)
 
 N_YEAR_MINUTES = 525_600
-
-
-def synthetic_market(n: int, seed: int = 7):
-    import backtest as bt
-
-    rng = np.random.default_rng(seed)
-    ts = pd.date_range("2023-01-01", periods=n, freq="1min", tz="UTC")
-    close = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.0008, n)))
-    open_ = np.concatenate(([close[0]], close[:-1]))
-    spread = np.abs(rng.normal(0, 0.0006, n)) * close
-    high = np.maximum(open_, close) + spread
-    low = np.minimum(open_, close) - spread
-    wick = rng.random(n) < 0.001
-    low_last = np.where(wick, low * 0.97, low)      # wicks the mark does not follow
-    bars = pd.DataFrame({"open": open_, "high": high, "low": low_last, "close": close,
-                         "volume": 1.0}, index=ts)
-    mark = pd.DataFrame({"open": open_, "high": high, "low": low, "close": close}, index=ts)
-    fts = pd.date_range(ts[0], ts[-1], freq="8h")
-    funding = pd.DataFrame({"timestamp": fts, "rate": rng.normal(1e-4, 2e-4, len(fts))})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bt.load_market(bars, mark=mark, funding=funding, instrument="binance:BTCUSDT")
 
 
 def ma_signals(market):
