@@ -347,9 +347,11 @@ def report(o: dict) -> None:
     if "skipped" in vb:
         print(f"  vectorbt baseline skipped: {vb['skipped']}")
     else:
+        ratio = vb["ns_per_bar_column"] / o["ns_per_bar_combo"]
+        vb["sweep_throughput_ratio"] = ratio
         print(f"  vectorbt from_signals(sl_stop) on {vb['columns']} columns: "
               f"{vb['seconds']:.2f} s = {vb['ns_per_bar_column']:.1f} ns per bar-column, "
-              f"RSS +{vb['rss_growth_mb']:.0f} MB")
+              f"RSS +{vb['rss_growth_mb']:.0f} MB -> sweep() has {ratio:.0f}x its throughput")
     print(f"  in-process first call {o['first_call_s']:.1f} s; fresh process to first small "
           f"sweep: " + (f"cold (empty cache) {o['cold_start_s']:.1f} s, " if "cold_start_s" in o
                         else "") + f"warm {o['warm_start_s']:.2f} s")
