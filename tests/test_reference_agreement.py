@@ -228,6 +228,10 @@ def compare(case: dict) -> None:
     for name in SERIES:
         got = getattr(res, name).to_numpy(float)[:cut]
         want = np.array(ref[name][:cut], dtype=float)
+        if name == "liquidation_price":
+            # a short covered at any price (W/N = 1 - mmr exactly, e.g. inverse 1x) is +inf
+            # mathematically; float noise in that zero denominator gives ~1e20 instead.
+            got, want = (np.where(x > 1e6 * price_scale, np.inf, x) for x in (got, want))
         bad = ~np.isclose(got, want, rtol=RTOL, atol=RTOL * scales.get(name, capital),
                           equal_nan=True)
         if bad.any():

@@ -452,8 +452,7 @@ def test_accounting_identity_per_bar(case):
     for t, when in enumerate(m.index):
         closed = [x for x in trades if x["exit_time"] <= when]
         expected = capital + sum(x["gross_pnl"] - x["fees"] for x in closed) - funding[t]
-        open_now = [x for x in trades if x["entry_time"] <= when < x["exit_time"]
-                    or (x["entry_time"] <= when and x["exit_time"] > when)]
+        open_now = [x for x in trades if x["entry_time"] <= when < x["exit_time"]]
         q = r.position.iloc[t]
         if q != 0.0:
             # the open trade: the one entered at/before t and closed after t
