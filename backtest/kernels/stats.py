@@ -105,7 +105,10 @@ def finalize_stats(st, p, n_bars, bar_ns, out):
     if final <= 0.0:
         cagr = -1.0
     elif years > 0.0:
-        cagr = (final / capital) ** (1.0 / years) - 1.0
+        # Via the log so that a few bars of a big move annualise to inf without overflowing
+        # (also under NUMBA_DISABLE_JIT, where ** would warn).
+        growth = np.log(final / capital) / years
+        cagr = np.exp(growth) - 1.0 if growth < 700.0 else np.inf
     else:
         cagr = np.nan
     out[2] = cagr
