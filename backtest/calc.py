@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from backtest.checks import finite_number
 from backtest.instruments import Instrument, get_instrument
 from backtest.kernels import contracts as _k
 
@@ -39,13 +40,7 @@ _MAX_FUNDING_RATE = 0.05
 # -- validation helpers ------------------------------------------------------------------
 
 def _number(func: str, name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"calc.{func}: {name} must be a number; got {value!r} "
-                        f"({type(value).__name__}).")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ValueError(f"calc.{func}: {name} must be finite; got {value!r}.")
-    return out
+    return finite_number(f"calc.{func}", name, value)
 
 
 def _positive(func: str, name: str, value: object, what: str = "") -> float:

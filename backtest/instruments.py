@@ -20,6 +20,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from backtest.checks import finite_number
 from backtest.kernels import contracts as _k
 
 _KIND_CODES = {"perpetual": 0, "future": 1, "spot_margin": 2}
@@ -48,13 +49,7 @@ def _choice(owner: str, name: str, value: object, allowed: Iterable[str]) -> str
 
 
 def _finite(owner: str, name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {name} must be a number; got {value!r} "
-                        f"({type(value).__name__}). Fix: pass a float.")
-    out = float(value)
-    if not math.isfinite(out):
-        raise ValueError(f"{owner}: {name} must be finite; got {value!r}.")
-    return out
+    return finite_number(owner, name, value)
 
 
 def _rate(owner: str, name: str, value: object, *, low: float = 0.0, what: str = "a fraction",

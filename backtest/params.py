@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backtest.checks import finite_number
 from backtest.kernels import records as R
 
 RUN_DEFAULTS: dict[str, Any] = {
@@ -75,18 +75,7 @@ MIN_FEE = -0.01  # a negative taker fee is a rebate; as for Instrument, -1 % or 
 def _number(name: str, value: Any, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"run(): {name} must be a number, got {value!r} "
-                        f"({type(value).__name__}). Pass a float, e.g. "
-                        f"{name}={_EXAMPLES.get(name, '0.02')}.")
-    try:
-        value = float(value)
-    except OverflowError:  # a Python int beyond float64
-        value = math.inf
-    if not math.isfinite(value):
-        raise ValueError(f"run(): {name} must be finite, got {value!r}. Pass a finite "
-                         f"number, e.g. {name}={_EXAMPLES.get(name, '0.02')}.")
-    return value
+    return finite_number("run()", name, value, example=_EXAMPLES.get(name, "0.02"))
 
 
 def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:

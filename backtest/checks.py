@@ -1,0 +1,31 @@
+"""Checks shared by the public boundaries (run parameters, instruments, the calculator).
+
+Owns the wording of the commonest parameter errors so that every boundary says them alike;
+imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def finite_number(where: str, name: str, value: object, example: str = "0.02") -> float:
+    """``value`` as a finite float.
+
+    Raises ``TypeError`` for a non-number (bools included) and ``ValueError`` for NaN, inf
+    or an integer beyond float64; messages start with ``where`` (e.g. ``"run()"``), name the
+    parameter and show ``name=example`` as the fix.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: {name} must be a number; got {value!r} "
+                        f"({type(value).__name__}). Fix: pass a float, e.g. {name}={example}.")
+    try:
+        out = float(value)
+    except OverflowError:  # a Python int beyond float64
+        out = math.inf
+    if not math.isfinite(out):
+        raise ValueError(f"{where}: {name} must be finite; got {value!r}. Fix: pass a finite "
+                         f"number, e.g. {name}={example}.")
+    return out
