@@ -74,6 +74,7 @@ from backtest.kernels.records import (
     S_TRADE_FUNDING,
     S_WALLET,
 )
+from backtest.kernels.simulate import grow_buffer as _grow
 from backtest.kernels.step import (
     RUIN_FRACTION,
     close_position,
@@ -86,8 +87,21 @@ N_MARKET_SERIES = 4
 
 
 @njit(cache=True, nogil=True)
-def _adverse_mark(bar, side):
-    return bar[M_MARK_LOW] if side > 0.0 else bar[M_MARK_HIGH]
+def _adverse_terms(st, bar, inst, tiers):
+    """(uPnL at the adverse mark extreme, this bar's funding payment, MM there) of one open
+    position: the terms of the portfolio's cross-margin test."""
+    side = st[S_SIDE]
+    settle = int(inst[I_SETTLEMENT])
+    cs = inst[I_CONTRACT_SIZE]
+    q = st[S_SIZE]
+    x = bar[M_MARK_LOW] if side > 0.0 else bar[M_MARK_HIGH]
+    pay = 0.0
+    if bar[M_FUNDING_COUNT] != 0.0:
+        pay = funding_payment(settle, side, q, bar[M_MARK_OPEN], bar[M_FUNDING_RATE], cs)
+    mm = maintenance_margin(int(inst[I_RULES]), settle, q, st[S_ENTRY], x, cs,
+                            tier_column(tiers, 0), tier_column(tiers, 1),
+                            tier_column(tiers, 2), bar[M_NEXT_FUNDING_RATE])
+    return upnl(settle, side, q, st[S_ENTRY], x, cs), pay, mm
 
 
 @njit(cache=True, nogil=True)
@@ -97,23 +111,11 @@ def _cross_shortfall(states, bars, insts, tiers, wallet):
     equity = wallet
     maintenance = 0.0
     for j in range(states.shape[0]):
-        st = states[j]
-        side = st[S_SIDE]
-        if side == 0.0:
+        if states[j, S_SIDE] == 0.0:
             continue
-        inst = insts[j]
-        bar = bars[j]
-        settle = int(inst[I_SETTLEMENT])
-        cs = inst[I_CONTRACT_SIZE]
-        x = _adverse_mark(bar, side)
-        equity += upnl(settle, side, st[S_SIZE], st[S_ENTRY], x, cs)
-        if bar[M_FUNDING_COUNT] != 0.0:
-            equity -= funding_payment(settle, side, st[S_SIZE], bar[M_MARK_OPEN],
-                                      bar[M_FUNDING_RATE], cs)
-        maintenance += maintenance_margin(int(inst[I_RULES]), settle, st[S_SIZE], st[S_ENTRY],
-                                          x, cs, tier_column(tiers[j], 0),
-                                          tier_column(tiers[j], 1), tier_column(tiers[j], 2),
-                                          bar[M_NEXT_FUNDING_RATE])
+        gain, pay, mm = _adverse_terms(states[j], bars[j], insts[j], tiers[j])
+        equity += gain - pay
+        maintenance += mm
     return equity - maintenance, equity, maintenance
 
 
@@ -135,22 +137,16 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
         if side == 0.0:
             continue
         inst = insts[j]
-        bar = bars[j]
         settle = int(inst[I_SETTLEMENT])
         cs = inst[I_CONTRACT_SIZE]
         q = st[S_SIZE]
-        x = _adverse_mark(bar, side)
-        if bar[M_FUNDING_COUNT] != 0.0:
-            pay = funding_payment(settle, side, q, bar[M_MARK_OPEN], bar[M_FUNDING_RATE], cs)
-            wallet -= pay
-            st[S_TRADE_FUNDING] += pay
-            st[S_FUNDING_PAID] += pay
-            funding_paid[j] = pay
-        mm = maintenance_margin(int(inst[I_RULES]), settle, q, st[S_ENTRY], x, cs,
-                                tier_column(tiers[j], 0), tier_column(tiers[j], 1),
-                                tier_column(tiers[j], 2), bar[M_NEXT_FUNDING_RATE])
+        gain, pay, mm = _adverse_terms(st, bars[j], inst, tiers[j])
+        wallet -= pay
+        st[S_TRADE_FUNDING] += pay
+        st[S_FUNDING_PAID] += pay
+        funding_paid[j] = pay
         share = mm / maintenance if maintenance > 0.0 else 0.0
-        gross = upnl(settle, side, q, st[S_ENTRY], x, cs) - share * lost
+        gross = gain - share * lost
         # The exit price whose price move is exactly this gross PnL.
         price = solve_price(settle, side, q, st[S_ENTRY], -gross, cs, 0.0, 0.0)
         fee = 0.0
@@ -164,13 +160,6 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
             n_trades += 1
         wallet = st[S_WALLET]
     return wallet, n_trades
-
-
-@njit(cache=True, nogil=True)
-def _grow(flat, used):
-    bigger = np.empty(flat.shape[0] * 2)
-    bigger[:used] = flat[:used]
-    return bigger
 
 
 @njit(cache=True, nogil=True)

@@ -49,9 +49,9 @@ def simulate(p, md, inst, tiers, signals, bar_ns):
     events = np.empty(max(16, n_bars // 4) * N_EVENT_COLS)
     for t in range(n_bars):
         if (int(st[S_N_TRADE_ROWS]) + 4) * N_TRADE_COLS > trades.shape[0]:
-            trades = _grow(trades, int(st[S_N_TRADE_ROWS]) * N_TRADE_COLS)
+            trades = grow_buffer(trades, int(st[S_N_TRADE_ROWS]) * N_TRADE_COLS)
         if (int(st[S_N_EVENT_ROWS]) + 8) * N_EVENT_COLS > events.shape[0]:
-            events = _grow(events, int(st[S_N_EVENT_ROWS]) * N_EVENT_COLS)
+            events = grow_buffer(events, int(st[S_N_EVENT_ROWS]) * N_EVENT_COLS)
         load_bar(bar, md, t)
         sig_prev = int(signals[t - 1, k]) if t > 0 else 0
         step_bar(t, t == n_bars - 1, st, p, bar, sig_prev, int(signals[t, k]), inst, tiers, trades,
@@ -71,7 +71,8 @@ def simulate(p, md, inst, tiers, signals, bar_ns):
 
 
 @njit(cache=True, nogil=True)
-def _grow(flat, used):
+def grow_buffer(flat, used):
+    """A flat row buffer twice as long, with its first ``used`` values copied."""
     bigger = np.empty(flat.shape[0] * 2)
     bigger[:used] = flat[:used]
     return bigger
