@@ -70,26 +70,65 @@ def _pack_tiers(instruments: list[Any]) -> np.ndarray:
     return packed
 
 
+_PER_MARKET = ("settlement_price", "borrow_rate")   # may be dicts keyed by market name
+
+
+def _check_kinds(markets: Mapping[str, Any], margin_mode: Any) -> None:
+    """One account: one currency; derivatives (perpetuals, futures) or spot margin."""
+    currencies = {name: m.instrument.account_currency for name, m in markets.items()}
+    if len(set(currencies.values())) > 1:
+        raise ValueError(f"run(): a portfolio has one wallet in one currency; the markets "
+                         f"settle in {currencies}. Run each currency's markets as a separate "
+                         "portfolio (e.g. linear USDT contracts apart from inverse ones).")
+    kinds = {name: m.instrument.kind for name, m in markets.items()}
+    if "spot_margin" in kinds.values():
+        if set(kinds.values()) != {"spot_margin"}:
+            raise ValueError(f"run(): spot margin is a separate account from derivatives at "
+                             f"every exchange; got kinds {kinds}. Run the spot-margin markets "
+                             "as their own portfolio.")
+        if margin_mode == "cross":
+            raise ValueError("run(): a portfolio of spot-margin markets runs in "
+                             "margin_mode='isolated' (one isolated account per pair sharing "
+                             "the free wallet); a cross margin account's margin level across "
+                             "assets is not modelled. Use margin_mode='isolated'.")
+
+
+def _market_params(names: list[str], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """``params`` per market: a dict-valued ``settlement_price``/``borrow_rate`` is split."""
+    out = [dict(params) for _ in names]
+    for key in _PER_MARKET:
+        value = params.get(key)
+        if not isinstance(value, Mapping):
+            continue
+        unknown = set(value) - set(names)
+        if unknown:
+            raise ValueError(f"run(): {key} names unknown market(s) {sorted(unknown)}; the "
+                             f"markets are {names}.")
+        for j, name in enumerate(names):
+            out[j][key] = value.get(name)
+    return out
+
+
 def run_portfolio(markets: Mapping[str, Any], entries: Any = None, exits: Any = None,
                   short_entries: Any = None, short_exits: Any = None,
                   **params: Any) -> PortfolioResult:
     """Simulate several markets with one wallet; the same parameters apply to every market.
 
-    Signals are dicts keyed by market name (a missing name means no signal). In
-    ``margin_mode="cross"`` the wallet backs every position and the portfolio is liquidated
-    when ``wallet + Σ uPnL(mark) ≤ Σ MM`` (kernels/portfolio.py); in ``"isolated"`` each
-    position risks only its margin.
+    Signals are dicts keyed by market name (a missing name means no signal);
+    ``settlement_price`` (dated futures) and ``borrow_rate`` (spot margin) may be dicts too.
+    In ``margin_mode="cross"`` the wallet backs every position and the portfolio is
+    liquidated when ``wallet + Σ uPnL(mark) ≤ Σ MM`` (kernels/portfolio.py); in
+    ``"isolated"`` each position risks only its margin. Rules: docs/semantics.md,
+    "Portfolios".
     """
-    from backtest.engine import instrument_arrays, market_arrays, signal_mask
+    from backtest.engine import expiry_settlement, instrument_arrays, market_arrays, signal_mask
 
     _check_aligned(markets)
     names = list(markets)
     first = markets[names[0]]
-    prms = [validate_params(markets[n].instrument, **params) for n in names]
-    kinds = {markets[n].instrument.kind for n in names}
-    if kinds != {"perpetual"}:
-        raise ValueError(f"run(): portfolios of perpetuals only for now; got kinds {kinds}. "
-                         "Run futures and spot-margin markets one at a time.")
+    _check_kinds(markets, params.get("margin_mode", "isolated"))
+    prms = [validate_params(markets[n].instrument, **kw)
+            for n, kw in zip(names, _market_params(names, params), strict=True)]
     per_signal = [_signals_for(n, markets, s) for n, s in
                   zip(SIGNAL_NAMES, (entries, exits, short_entries, short_exits), strict=True)]
     masks = np.empty((len(names), first.n_bars), dtype=np.uint8)
@@ -97,11 +136,17 @@ def run_portfolio(markets: Mapping[str, Any], entries: Any = None, exits: Any = 
         cols = [prepare_signal(f"{sig}[{name!r}]", per_signal[i][name], first.index)
                 for i, sig in enumerate(SIGNAL_NAMES)]
         masks[j] = signal_mask(*cols)[:, 0]
-    md = np.stack([market_arrays(markets[n]) for n in names])
-    insts = np.stack([instrument_arrays(markets[n].instrument)[0] for n in names])
+    md = np.stack([market_arrays(markets[n], prm["borrow_rate"])
+                   for n, prm in zip(names, prms, strict=True)])
+    insts = np.stack([instrument_arrays(markets[n].instrument,
+                                        *expiry_settlement(markets[n],
+                                                           prm["settlement_price"]))[0]
+                      for n, prm in zip(names, prms, strict=True)])
     tiers = _pack_tiers([markets[n].instrument for n in names])
-    out = simulate_portfolio(encode(prms[0]), md, insts, tiers, masks, float(first.bar_ns))
-    return PortfolioResult(markets=markets, params=prms[0], raw=out, signals=masks)
+    rows = np.stack([encode(prm) for prm in prms])       # fees follow each instrument
+    out = simulate_portfolio(rows, md, insts, tiers, masks, float(first.bar_ns))
+    shown = {**prms[0], **{k: params[k] for k in _PER_MARKET if k in params}}
+    return PortfolioResult(markets=markets, params=shown, raw=out, signals=masks)
 
 
 class PortfolioResult:
@@ -115,7 +160,7 @@ class PortfolioResult:
         self.names = list(markets)
         self.params = params
         self._equity, self._wallet, self._per_market, self._trades, self._trade_market, \
-            self._events, self._event_market = raw
+            self._events, self._event_market, self._min_liq_distance = raw
         self.index = markets[self.names[0]].index
 
     @cached_property
@@ -207,8 +252,7 @@ class PortfolioResult:
             exposed_bars=exposed,
             n_ambiguous=int((self.events["kind"] == "ambiguous_bar").sum()),
             funding_paid=float(self.funding.to_numpy().sum()),
-            # Not defined for a portfolio: the distance belongs to one position (see run()).
-            min_liq_distance=float("nan"),
+            min_liq_distance=float(self._min_liq_distance),
             ruined=bool(self._equity[-1] <= 0.0))
 
     def __repr__(self) -> str:

@@ -123,3 +123,143 @@ def test_portfolio_signals_must_be_dicts_of_known_markets():
         bt.run(markets, entries=np.ones(4, bool))
     with pytest.raises(ValueError, match="unknown market"):
         bt.run(markets, entries={"SOL": np.ones(4, bool)})
+
+
+def _market_with(instrument, close, low, high, funding=0):
+    ts = pd.date_range("2024-01-01", periods=len(close), freq="1h", tz="UTC")
+    bars = pd.DataFrame({"open": close, "high": high, "low": low, "close": close,
+                         "volume": 1.0}, index=ts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mark := last
+        return bt.load_market(bars, funding=funding, instrument=instrument)
+
+
+def _random_markets(instruments, n=200, seed=5):
+    rng = np.random.default_rng(seed)
+    markets, signals = {}, {}
+    for (name, inst), base in zip(instruments.items(), (100.0, 30.0, 7.0), strict=False):
+        close = base * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        funding = 0 if inst.kind != "perpetual" else None
+        if funding is None:
+            markets[name] = _market_with(inst, close, close * 0.99, close * 1.01, funding=0)
+        else:
+            markets[name] = _market_with(inst, close, close * 0.99, close * 1.01)
+        signals[name] = rng.random(n) < 0.05
+    return markets, signals
+
+
+def _assert_sum_of_singles(markets, signals, exits=None, **kw):
+    exits = exits or {k: ~v for k, v in signals.items()}
+    port = bt.run(markets, entries=signals, exits=exits, **kw)
+    singles = {}
+    for k in markets:
+        single_kw = {key: (v.get(k) if isinstance(v, dict) else v) for key, v in kw.items()}
+        single_kw = {key: v for key, v in single_kw.items() if v is not None}
+        singles[k] = bt.run(markets[k], entries=signals[k], exits=exits[k], **single_kw)
+    capital = kw.get("initial_capital", 10_000.0)
+    expected = capital + sum(s.equity - capital for s in singles.values())
+    np.testing.assert_allclose(port.equity.to_numpy(), expected.to_numpy(), rtol=1e-12)
+    for k, single in singles.items():
+        mine = port.trades[port.trades.market == k].drop(columns="market")
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True),
+                                      single.trades.reset_index(drop=True), rtol=1e-12)
+    return port, singles
+
+
+def test_each_market_pays_its_own_instruments_fees():
+    # fees=None takes every instrument's own taker fee: 2 bp on A, 10 bp on B.
+    cheap = bt.Instrument.simple(mmr=0.005, taker_fee=0.0002)
+    dear = bt.Instrument.simple(mmr=0.005, taker_fee=0.001)
+    markets, signals = _random_markets({"A": cheap, "B": dear})
+    port, singles = _assert_sum_of_singles(markets, signals, leverage=3, size=2_000,
+                                           size_type="notional")
+    t = port.trades
+    for name, rate in (("A", 0.0002), ("B", 0.001)):
+        rows = t[t.market == name]
+        entry_fees = rate * rows["size"] * rows["entry_price"]
+        exit_fees = rate * rows["size"] * rows["exit_price"]
+        np.testing.assert_allclose(rows["fees"], entry_fees + exit_fees, rtol=1e-12)
+
+
+def test_a_future_and_a_perpetual_share_one_wallet():
+    # A expires at the end of bar 99 (expiry 2024-01-05 04:00 = open of bar 100): settled at
+    # the given price 120 with its taker fee, then trades nothing; B is a perpetual.
+    expiry = pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(hours=100)
+    future = bt.Instrument.simple(mmr=0.005, taker_fee=0.0005, kind="future", expiry=expiry)
+    perp = bt.Instrument.simple(mmr=0.005, taker_fee=0.0005)
+    markets, signals = _random_markets({"A": future, "B": perp})
+    signals["A"][:] = False
+    signals["A"][10] = True        # long from the bar-11 open, held to expiry
+    exits = {"A": np.zeros(200, bool), "B": ~signals["B"]}
+    port, singles = _assert_sum_of_singles(markets, signals, exits, leverage=2, size=3_000,
+                                           size_type="notional",
+                                           settlement_price={"A": 120.0})
+    a = port.trades[port.trades.market == "A"]
+    assert list(a.exit_reason) == ["expiry"]
+    assert a.exit_price.iloc[0] == 120.0
+    assert a.exit_time.iloc[0] == markets["A"].index[99]
+    assert (port.position["A"].iloc[100:] == 0).all()
+
+
+def test_one_wallet_holds_one_currency():
+    usdt = _market_with(bt.Instrument.simple(), [100.0] * 4, [99.0] * 4, [101.0] * 4)
+    btc = _market_with(bt.Instrument.simple(settlement="inverse"), [100.0] * 4, [99.0] * 4,
+                       [101.0] * 4)
+    with pytest.raises(ValueError, match=r"one wallet in one currency.*'A': 'USDT'.*'B': 'BTC'"):
+        bt.run({"A": usdt, "B": btc}, entries={"A": np.ones(4, bool)})
+
+
+def test_spot_margin_portfolios_are_isolated_and_apart_from_derivatives():
+    spot = bt.Instrument.simple(kind="spot_margin", borrow_rate=0.0001, max_leverage=3.0)
+    perp = bt.Instrument.simple()
+    s1 = _market_with(spot, [100.0] * 4, [99.0] * 4, [101.0] * 4)
+    p1 = _market_with(perp, [100.0] * 4, [99.0] * 4, [101.0] * 4)
+    with pytest.raises(ValueError, match="separate account"):
+        bt.run({"S": s1, "P": p1}, entries={"S": np.ones(4, bool)})
+    with pytest.raises(ValueError, match="margin_mode='isolated'"):
+        bt.run({"S": s1}, entries={"S": np.ones(4, bool)}, margin_mode="cross")
+
+
+def test_isolated_spot_margin_portfolio_equals_the_sum_of_single_runs():
+    spot = bt.Instrument.simple(kind="spot_margin", borrow_rate=0.0001, max_leverage=3.0,
+                                taker_fee=0.001)
+    markets, signals = _random_markets({"A": spot, "B": spot})
+    port, singles = _assert_sum_of_singles(markets, signals, leverage=3, size=1_500,
+                                           size_type="notional",
+                                           borrow_rate={"A": 0.0001, "B": 0.0003})
+    interest = {k: s.trades["interest"].sum() for k, s in singles.items()}
+    assert interest["B"] > interest["A"] > 0
+    assert port.stats["interest_paid"] == pytest.approx(sum(interest.values()), rel=1e-12)
+
+
+def test_min_liq_distance_of_an_isolated_portfolio_is_its_closest_position():
+    r = both_long(crash_markets(btc_low=70.0), "isolated")
+    # Open at the close of bars 1 (both) and 2 (ETH only; BTC liquidated at 70 < 90.5).
+    # BTC bar 1: liq 90.5, mark low 99.5 -> 9/99.5. ETH: liq 9.05, low 10 -> 0.095.
+    assert r.stats["min_liq_distance"] == pytest.approx(9.0 / 99.5, rel=1e-12)
+
+
+def test_min_liq_distance_of_a_cross_portfolio_moves_every_mark_at_once():
+    r = both_long(crash_markets(btc_low=70.0), "cross")
+    # Every mark d beyond its bar low; MM 0.005 x 50,000 = 250 (entry notional).
+    # Bar 1: 10,000 + 250 (99.5 (1-d) - 100) + 2,500 (10 (1-d) - 10) - 250
+    #      = 9,625 - 49,875 d          -> d = 0.19298...
+    # Bar 2: 10,000 + 250 (70 (1-d) - 100) + 2,500 (10 (1-d) - 10) - 250
+    #      = 2,250 - 42,500 d          -> d = 0.05294...
+    assert r.stats["min_liq_distance"] == pytest.approx(2_250 / 42_500, rel=1e-12)
+
+
+@pytest.mark.parametrize("side", ["long", "short"])
+def test_cross_distance_of_one_market_is_the_single_market_distance(side):
+    rng = np.random.default_rng(11)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 120)))
+    m = _market_with(bt.Instrument.simple(mmr=0.01), close, close * 0.98, close * 1.02)
+    sig = np.zeros(120, bool)
+    sig[3] = True
+    kw = dict(leverage=8, margin_mode="cross", size=0.5)
+    key = "entries" if side == "long" else "short_entries"
+    single = bt.run(m, **{key: sig}, **kw)
+    port = bt.run({"M": m}, **{key: {"M": sig}}, **kw)
+    assert single.stats["min_liq_distance"] > 0
+    assert port.stats["min_liq_distance"] == pytest.approx(single.stats["min_liq_distance"],
+                                                           rel=1e-9)

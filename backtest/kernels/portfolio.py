@@ -13,14 +13,16 @@ position's share of that loss, by maintenance margin, is in its exit price), und
 ``"liquidation_price"`` the remaining equity less ``liquidation_fee`` is kept. A position
 opened during a bar joins the cross test from the next bar.
 
-Contract: ``simulate_portfolio(p, md, insts, tiers, signals, bar_ns)`` with ``md``
+Contract: ``simulate_portfolio(ps, md, insts, tiers, signals, bar_ns)`` with ``ps``
+float64[n_markets, N_PARAMS] (one parameter row per market: fees follow the instrument), ``md``
 float64[n_markets, n_bars, N_MARKET], ``insts`` float64[n_markets, N_INSTRUMENT], ``tiers``
 float64[n_markets, 4 * max_rows] (flat tables as in ``step.py``; floors padded with +inf),
 ``signals`` uint8[n_markets, n_bars]. Returns ``(equity, wallet, per_market, trades,
-trade_market, events, event_market)``:
+trade_market, events, event_market, min_liq_distance)``:
 ``equity``/``wallet`` float64[n_bars]; ``per_market`` float64[n_markets, 4, n_bars] (signed
 position, margin, liquidation price, funding); trade and event rows as in ``simulate`` with
-the market index of each row. Imports numpy, numba and kernels only.
+the market index of each row; ``min_liq_distance`` as in docs/semantics.md
+"Portfolios". Imports numpy, numba and kernels only.
 """
 
 import numpy as np
@@ -60,11 +62,13 @@ from backtest.kernels.records import (
     P_NEGATIVE_EQUITY,
     R_LIQUIDATION,
     S_ENTRY,
+    S_EXPOSED_BARS,
     S_FUNDING_BAR,
     S_FUNDING_PAID,
     S_LIQ,
     S_LOCKED,
     S_MARGIN,
+    S_MIN_LIQ_DISTANCE,
     S_N_EVENT_ROWS,
     S_N_TRADE_ROWS,
     S_RUINED,
@@ -120,6 +124,60 @@ def _cross_shortfall(states, bars, insts, tiers, wallet):
 
 
 @njit(cache=True, nogil=True)
+def _surplus_moved(states, bars, insts, tiers, wallet, d):
+    """``wallet + Σ uPnL − Σ MM`` with every open position's mark moved adversely by the
+    fraction ``d`` beyond its bar extreme (long ``low·(1 − d)``, short ``high·(1 + d)``)."""
+    surplus = wallet
+    for j in range(states.shape[0]):
+        side = states[j, S_SIDE]
+        if side == 0.0:
+            continue
+        st = states[j]
+        inst = insts[j]
+        settle = int(inst[I_SETTLEMENT])
+        cs = inst[I_CONTRACT_SIZE]
+        if side > 0.0:       # a long's price stops just above 0 (d >= 1)
+            x = max(bars[j, M_MARK_LOW] * (1.0 - d), 1e-300)
+        else:
+            x = bars[j, M_MARK_HIGH] * (1.0 + d)
+        mm = maintenance_margin(int(inst[I_RULES]), settle, st[S_SIZE], st[S_ENTRY], x, cs,
+                                tier_column(tiers[j], 0), tier_column(tiers[j], 1),
+                                tier_column(tiers[j], 2), bars[j, M_NEXT_FUNDING_RATE])
+        surplus += upnl(settle, side, st[S_SIZE], st[S_ENTRY], x, cs) - mm
+    return surplus
+
+
+@njit(cache=True, nogil=True)
+def _cross_distance(states, bars, insts, tiers, wallet, below):
+    """The smallest adverse move ``d`` (fraction, see ``_surplus_moved``) at which the cross
+    portfolio reaches its liquidation threshold, if it is below ``below``; else ``below``.
+
+    0 when the threshold is already reached at the extremes (positions opened during the
+    bar join the portfolio test only on the next bar); +inf when no move reaches it.
+    """
+    if _surplus_moved(states, bars, insts, tiers, wallet, 0.0) <= 0.0:
+        return 0.0
+    if below < np.inf and _surplus_moved(states, bars, insts, tiers, wallet, below) > 0.0:
+        return below           # cannot improve the running minimum (surplus falls with d)
+    lo = 0.0
+    hi = 1.0
+    while _surplus_moved(states, bars, insts, tiers, wallet, hi) > 0.0:
+        lo = hi
+        hi *= 2.0
+        if hi > 1e9:
+            return below
+    for _ in range(200):     # bisection to a relative 1e-15
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi or hi - lo <= 1e-15 * hi:
+            break
+        if _surplus_moved(states, bars, insts, tiers, wallet, mid) > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return hi if hi < below else below
+
+
+@njit(cache=True, nogil=True)
 def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance, trades,
                    trade_market, n_trades, funding_paid):
     """Close every cross position at its adverse mark extreme (see the module docstring).
@@ -163,6 +221,14 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
 
 
 @njit(cache=True, nogil=True)
+def _any_open(states):
+    for j in range(states.shape[0]):
+        if states[j, S_SIDE] != 0.0:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
 def _grow_index(rows, used):
     bigger = np.empty(rows.shape[0] * 2, dtype=np.int64)
     bigger[:used] = rows[:used]
@@ -170,8 +236,9 @@ def _grow_index(rows, used):
 
 
 @njit(cache=True, nogil=True)
-def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
+def simulate_portfolio(ps, md, insts, tiers, signals, bar_ns):
     """Simulate several markets sharing one wallet (shapes in the module docstring)."""
+    p = ps[0]      # the account-wide fields (mode, liquidation, capital) are the same in every row
     n_markets = md.shape[0]
     n_bars = md.shape[1]
     cross = p[P_MARGIN_MODE] == MODE_CROSS
@@ -192,6 +259,7 @@ def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
     n_trades = 0
     n_events = 0
     wallet = p[P_INITIAL_CAPITAL]
+    min_cross = np.inf
     for t in range(n_bars):
         while n_trades + 4 * n_markets + 4 > trade_market.shape[0]:
             trades = _grow(trades, n_trades * N_TRADE_COLS)
@@ -221,7 +289,7 @@ def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
             st[S_N_TRADE_ROWS] = n_trades
             st[S_N_EVENT_ROWS] = n_events
             sig_prev = int(signals[j, t - 1]) if t > 0 else 0
-            step_bar(t, is_last, st, p, bars[j], sig_prev, int(signals[j, t]), insts[j],
+            step_bar(t, is_last, st, ps[j], bars[j], sig_prev, int(signals[j, t]), insts[j],
                      tiers[j], trades, events)
             for r in range(n_trades, int(st[S_N_TRADE_ROWS])):
                 trade_market[r] = j
@@ -245,11 +313,20 @@ def simulate_portfolio(p, md, insts, tiers, signals, bar_ns):
             per_market[j, 3, t] = st[S_FUNDING_BAR] + liq_funding[j]
         equity_out[t] = equity
         wallet_out[t] = wallet
+        if cross and _any_open(states):
+            min_cross = _cross_distance(states, bars, insts, tiers, wallet, min_cross)
         if equity <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
             for j in range(n_markets):
                 states[j, S_RUINED] = 1.0
+    exposed = False
+    min_isolated = np.inf
+    for j in range(n_markets):
+        if states[j, S_EXPOSED_BARS] > 0.0:
+            exposed = True
+            min_isolated = min(min_isolated, states[j, S_MIN_LIQ_DISTANCE])
+    min_liq = (min_cross if cross else min_isolated) if exposed else np.nan
     return (equity_out, wallet_out, per_market,
             trades[:n_trades * N_TRADE_COLS].copy().reshape(n_trades, N_TRADE_COLS),
             trade_market[:n_trades].copy(),
             events[:n_events * N_EVENT_COLS].copy().reshape(n_events, N_EVENT_COLS),
-            event_market[:n_events].copy())
+            event_market[:n_events].copy(), min_liq)
