@@ -121,32 +121,60 @@ def run_portfolio(markets: Mapping[str, Any], entries: Any = None, exits: Any = 
     ``"isolated"`` each position risks only its margin. Rules: docs/semantics.md,
     "Portfolios".
     """
-    from backtest.engine import expiry_settlement, instrument_arrays, market_arrays, signal_mask
+    inputs = PortfolioInputs(markets, (entries, exits, short_entries, short_exits), params)
+    return inputs.run(params)
 
-    _check_aligned(markets)
-    names = list(markets)
-    first = markets[names[0]]
-    _check_kinds(markets, params.get("margin_mode", "isolated"))
-    prms = [validate_params(markets[n].instrument, **kw)
-            for n, kw in zip(names, _market_params(names, params), strict=True)]
-    per_signal = [_signals_for(n, markets, s) for n, s in
-                  zip(SIGNAL_NAMES, (entries, exits, short_entries, short_exits), strict=True)]
-    masks = np.empty((len(names), first.n_bars), dtype=np.uint8)
-    for j, name in enumerate(names):
-        cols = [prepare_signal(f"{sig}[{name!r}]", per_signal[i][name], first.index)
-                for i, sig in enumerate(SIGNAL_NAMES)]
-        masks[j] = signal_mask(*cols)[:, 0]
-    md = np.stack([market_arrays(markets[n], prm["borrow_rate"])
-                   for n, prm in zip(names, prms, strict=True)])
-    insts = np.stack([instrument_arrays(markets[n].instrument,
-                                        *expiry_settlement(markets[n],
-                                                           prm["settlement_price"]))[0]
-                      for n, prm in zip(names, prms, strict=True)])
-    tiers = _pack_tiers([markets[n].instrument for n in names])
-    rows = np.stack([encode(prm) for prm in prms])       # fees follow each instrument
-    out = simulate_portfolio(rows, md, insts, tiers, masks, float(first.bar_ns))
-    shown = {**prms[0], **{k: params[k] for k in _PER_MARKET if k in params}}
-    return PortfolioResult(markets=markets, params=shown, raw=out, signals=masks)
+
+class PortfolioInputs:
+    """The portfolio kernel's market, instrument, tier and signal arrays, built once.
+
+    ``params`` fixes what shapes those arrays (``settlement_price``, ``borrow_rate`` and
+    the margin mode's kind rules); :meth:`run` then simulates any parameter set that
+    agrees on them — what a portfolio sweep does for every combination.
+    """
+
+    def __init__(self, markets: Mapping[str, Any], signals: tuple[Any, Any, Any, Any],
+                 params: Mapping[str, Any]) -> None:
+        from backtest.engine import expiry_settlement, instrument_arrays, market_arrays, signal_mask
+
+        _check_aligned(markets)
+        self.markets = dict(markets)
+        self.names = names = list(markets)
+        first = markets[names[0]]
+        self.bar_ns = float(first.bar_ns)
+        prms = self.validate(params)
+        per_signal = [_signals_for(n, markets, s) for n, s in
+                      zip(SIGNAL_NAMES, signals, strict=True)]
+        self.masks = np.empty((len(names), first.n_bars), dtype=np.uint8)
+        for j, name in enumerate(names):
+            cols = [prepare_signal(f"{sig}[{name!r}]", per_signal[i][name], first.index)
+                    for i, sig in enumerate(SIGNAL_NAMES)]
+            self.masks[j] = signal_mask(*cols)[:, 0]
+        self.md = np.stack([market_arrays(markets[n], prm["borrow_rate"])
+                            for n, prm in zip(names, prms, strict=True)])
+        self.insts = np.stack([instrument_arrays(markets[n].instrument,
+                                                 *expiry_settlement(markets[n],
+                                                                    prm["settlement_price"]))[0]
+                               for n, prm in zip(names, prms, strict=True)])
+        self.tiers = _pack_tiers([markets[n].instrument for n in names])
+
+    def validate(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every market's complete parameters (``validate_params`` errors and warnings)."""
+        _check_kinds(self.markets, params.get("margin_mode", "isolated"))
+        return [validate_params(self.markets[n].instrument, **kw)
+                for n, kw in zip(self.names, _market_params(self.names, dict(params)),
+                                 strict=True)]
+
+    def run(self, params: Mapping[str, Any],
+            validated: list[dict[str, Any]] | None = None) -> PortfolioResult:
+        """Simulate one parameter set (``validated``: its :meth:`validate` output)."""
+        prms = self.validate(params) if validated is None else validated
+        rows = np.stack([encode(prm) for prm in prms])       # fees follow each instrument
+        out = simulate_portfolio(rows, self.md, self.insts, self.tiers, self.masks,
+                                 self.bar_ns)
+        shown = {**prms[0], **{k: params[k] for k in _PER_MARKET if k in params}}
+        return PortfolioResult(markets=self.markets, params=shown, raw=out,
+                               signals=self.masks)
 
 
 class PortfolioResult:

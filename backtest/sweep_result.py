@@ -49,12 +49,15 @@ class SweepResult:
         The full ``run()`` keyword parameters of every combination (same index).
     names : list of str
         The index level names.
+    market : Market or dict of name -> Market
+        What was swept (a dict for a portfolio sweep; ``run(i)`` then returns a
+        ``PortfolioResult``).
     elapsed : float
         Seconds spent in the kernel (all chunks).
     """
 
     def __init__(self, *, market: Any, stats: np.ndarray, levels: list[tuple[str, list]],
-                 codes: np.ndarray, scalars: dict[str, Any], signals: tuple[np.ndarray, ...],
+                 codes: np.ndarray, scalars: dict[str, Any], signals: tuple[np.ndarray, ...] | dict,
                  elapsed: float = float("nan")) -> None:
         self.market = market
         self._values = stats
@@ -191,6 +194,8 @@ class SweepResult:
         if "signals" in params:
             k = self._codes[i, self.names.index("signals")]
             del params["signals"]
+        if isinstance(self._signals, Mapping):   # a portfolio: the signal dicts as given
+            return run(self.market, **self._signals, **params)
         sig = {name: self._signals[s][:, k] for s, name in
                enumerate(("entries", "exits", "short_entries", "short_exits"))}
         return run(self.market, **sig, **params)
@@ -283,10 +288,15 @@ class SweepResult:
                              f"of {list(STAT_NAMES)}.")
 
     def __repr__(self) -> str:
-        inst = getattr(self.market.instrument, "symbol", "?")
+        if isinstance(self.market, Mapping):
+            inst = "+".join(self.market)
+            n_bars = next(iter(self.market.values())).n_bars
+        else:
+            inst = getattr(self.market.instrument, "symbol", "?")
+            n_bars = self.market.n_bars
         levels = " × ".join(f"{name}[{len(values)}]" for name, values in self._levels) or "-"
         text = (f"<SweepResult {inst}: {len(self):,} combinations ({levels}) over "
-                f"{self.market.n_bars:,} bars")
+                f"{n_bars:,} bars")
         sharpe = self._values[:, STAT_NAMES.index("sharpe")]
         if len(self) and not np.isnan(sharpe).all():
             i = int(np.nanargmax(sharpe))

@@ -67,8 +67,10 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
 
     Parameters
     ----------
-    market : Market
-        From ``bt.load_market``.
+    market : Market or dict of name -> Market
+        From ``bt.load_market``. A dict sweeps a portfolio with one wallet
+        (``backtest.portfolio_sweep``): signals are then dicts keyed by market name, as
+        for ``run()``; no signal sets, ``executor`` or ``chunk_size``.
     entries, exits, short_entries, short_exits : signal, dict or DataFrame, optional
         One boolean series/array on ``market.index`` (used by every combination), or named
         signal sets: a dict ``name -> series`` or a DataFrame with one column per set. All
@@ -95,6 +97,12 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
         ``.stats``: one row per combination (index levels: ``signals`` when signal sets
         are given, then the list-valued parameters), columns ``STAT_NAMES``.
     """
+    if isinstance(market, Mapping):
+        from backtest.portfolio_sweep import sweep_portfolio
+
+        return sweep_portfolio(market, (entries, exits, short_entries, short_exits),
+                               progress=progress, executor=executor, chunk_size=chunk_size,
+                               store=store, **grid)
     _check_market(market)
     client = _dask_client(executor)
     if store is not None:

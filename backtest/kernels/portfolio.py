@@ -155,10 +155,10 @@ def _cross_distance(states, bars, insts, tiers, wallet, below):
     0 when the threshold is already reached at the extremes (positions opened during the
     bar join the portfolio test only on the next bar); +inf when no move reaches it.
     """
-    if _surplus_moved(states, bars, insts, tiers, wallet, 0.0) <= 0.0:
-        return 0.0
     if below < np.inf and _surplus_moved(states, bars, insts, tiers, wallet, below) > 0.0:
         return below           # cannot improve the running minimum (surplus falls with d)
+    if _surplus_moved(states, bars, insts, tiers, wallet, 0.0) <= 0.0:
+        return 0.0
     lo = 0.0
     hi = 1.0
     while _surplus_moved(states, bars, insts, tiers, wallet, hi) > 0.0:

@@ -1,0 +1,123 @@
+"""``sweep({"BTC": m1, "ETH": m2}, ...)``: the grid of SPEC §9 over a portfolio.
+
+The market, instrument and signal arrays are built once (``portfolio.PortfolioInputs``);
+each combination is one call of the portfolio kernel and its stats come from the same
+``PortfolioResult`` code as ``run()``'s, so they are equal exactly. Combinations run on a
+thread pool of Numba's thread count (the kernel releases the GIL). Memory is one
+combination's series per thread, never bars × combinations.
+
+Owns no simulation logic; must not import matplotlib.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numba
+import numpy as np
+import pandas as pd
+
+from backtest.kernels.stats import N_STATS, STAT_NAMES
+from backtest.params import SIGNAL_NAMES
+from backtest.portfolio import PortfolioInputs
+from backtest.sweep_result import SweepResult
+
+# Seconds per bar × market × combination on one core (benchmarks/bench_sweep.py
+# --portfolio), to decide whether a progress bar is worth showing.
+_EST_SECONDS_PER_BAR = 1e-7
+_PROGRESS_AFTER_S = 2.0
+_MAX_WARNINGS_SHOWN = 3
+
+
+def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, Any], *,
+                    progress: bool = True, executor: Any = None, chunk_size: Any = None,
+                    store: Any = None, **grid: Any) -> SweepResult:
+    """Every combination of the list-valued ``run()`` parameters on one portfolio.
+
+    ``signals``: (entries, exits, short_entries, short_exits), each ``None`` or a dict
+    keyed by market name, as for ``run()``. Returns a ``SweepResult`` whose ``market`` is
+    the dict of markets and whose ``run(i)`` re-runs the portfolio.
+    """
+    from backtest.sweeps import _MARKET_PARAMS, _expand, _progress_bar
+
+    if executor is not None:
+        raise ValueError("sweep(): executor= distributes single-market sweeps; a portfolio "
+                         "sweep runs on this machine's threads. Remove executor=, or sweep "
+                         "each market on the cluster.")
+    if chunk_size is not None:
+        raise ValueError("sweep(): chunk_size= applies to single-market sweeps; a portfolio "
+                         "sweep runs one combination per task. Remove chunk_size=.")
+    if store is not None:
+        raise ValueError("sweep(): store= is not built yet; save result.stats yourself, e.g. "
+                         "result.stats.to_parquet('sweep.parquet').")
+    _refuse_signal_sets(signals)
+    names, values, codes = _expand(grid)
+    fixed = [k for k in _MARKET_PARAMS if k in values]
+    if fixed:
+        raise ValueError(f"sweep(): {fixed} change the market/instrument arrays and cannot be "
+                         "swept; pass one value (or one dict by market) per sweep.")
+    scalars = {k: v for k, v in grid.items() if k not in values}
+    combos = [{**scalars, **{n: values[n][c] for n, c in zip(names, row, strict=True)}}
+              for row in codes]
+    inputs = PortfolioInputs(markets, signals, combos[0])
+    validated = _validate_all(inputs, combos)
+    stats = np.empty((len(combos), N_STATS))
+
+    def one(i: int) -> None:
+        row = inputs.run(combos[i], validated[i])._stats()
+        stats[i] = [float(row[k]) for k in STAT_NAMES]
+
+    threads = numba.get_num_threads()
+    first = next(iter(markets.values()))
+    estimate = (_EST_SECONDS_PER_BAR * first.n_bars * len(markets) * len(combos)
+                / threads)
+    bar = _progress_bar(progress and estimate > _PROGRESS_AFTER_S, len(combos))
+    started = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for _ in pool.map(one, range(len(combos))):
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return SweepResult(market=dict(markets), stats=stats,
+                       levels=[(n, list(values[n])) for n in names], codes=codes,
+                       scalars=scalars, signals=dict(zip(SIGNAL_NAMES, signals, strict=True)),
+                       elapsed=time.perf_counter() - started)
+
+
+def _refuse_signal_sets(signals: tuple[Any, ...]) -> None:
+    for name, signal in zip(SIGNAL_NAMES, signals, strict=True):
+        if not isinstance(signal, Mapping):
+            continue  # None, or run()'s own error for a non-dict
+        nested = [k for k, v in signal.items() if isinstance(v, (Mapping, pd.DataFrame))]
+        if nested:
+            raise ValueError(f"sweep(): {name}[{nested[0]!r}] holds several signal sets; a "
+                             "portfolio sweep takes one signal per market (a dict name -> "
+                             "series). Run one sweep per signal set.")
+
+
+def _validate_all(inputs: PortfolioInputs, combos: list[dict[str, Any]]
+                  ) -> list[list[dict[str, Any]]]:
+    """Every combination's per-market parameters, in this thread (errors name the first
+    bad combination); repeated warnings are summarised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        validated = []
+        for combo in combos:
+            try:
+                validated.append(inputs.validate(combo))
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{err} (combination {combo})") from None
+    messages = list(dict.fromkeys(str(w.message) for w in caught))
+    for text in messages[:_MAX_WARNINGS_SHOWN]:
+        warnings.warn(text, UserWarning, stacklevel=4)
+    if len(messages) > _MAX_WARNINGS_SHOWN:
+        warnings.warn(f"sweep(): {len(messages) - _MAX_WARNINGS_SHOWN} more warnings like "
+                      "these for other combinations.", UserWarning, stacklevel=4)
+    return validated
