@@ -8,10 +8,13 @@ from backtest.engine import run
 from backtest.errors import DataError
 from backtest.instruments import Instrument, get_instrument, list_instruments
 from backtest.market import Market, load_market
+from backtest.roll_result import RollResult
+from backtest.rolls import Roll, roll
 from backtest.sweep_result import SweepResult
 from backtest.sweeps import sweep
 
 __version__ = "0.1.0"
 
 __all__ = ["DataError", "Instrument", "Market", "SweepResult", "calc", "get_instrument",
-           "list_instruments", "load_market", "run", "sweep", "__version__"]
+           "list_instruments", "load_market", "roll", "Roll", "RollResult", "run", "sweep",
+           "__version__"]

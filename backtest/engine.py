@@ -188,6 +188,10 @@ def run(market: Any, entries: Any = None, exits: Any = None, short_entries: Any 
     Result
         Per-bar series, trades, events and stats in the account currency.
     """
+    from backtest.rolls import Roll, run_roll
+
+    if isinstance(market, Roll):  # consecutive dated futures (backtest/rolls.py)
+        return run_roll(market, entries, exits, short_entries, short_exits, **params)
     if isinstance(market, Mapping):
         from backtest.portfolio import run_portfolio
 
