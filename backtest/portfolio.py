@@ -283,6 +283,20 @@ class PortfolioResult:
             min_liq_distance=float(self._min_liq_distance),
             ruined=bool(self._equity[-1] <= 0.0))
 
+    def plot(self, **kwargs: Any) -> Any:
+        """Combined equity, prices, P&L, margin use, positions and funding by market (a
+        Figure; ``backtest.plotting.plot_portfolio``)."""
+        from backtest.plotting import plot_portfolio
+
+        return plot_portfolio(self, **kwargs)
+
+    def report(self, path: str) -> PortfolioResult:
+        """Write a self-contained HTML report to ``path`` and return self."""
+        from backtest.report_portfolio import write_portfolio_report
+
+        write_portfolio_report(self, path)
+        return self
+
     def __repr__(self) -> str:
         s = self.stats
         return (f"<PortfolioResult {'+'.join(self.names)} {self.params['leverage']:g}x "

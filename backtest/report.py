@@ -1,8 +1,10 @@
 """Self-contained HTML reports of results (figures embedded as base64 PNG).
 
 Owns :func:`write_result_report` (one run), :func:`write_comparison_report` (several runs,
-e.g. one strategy at several leverages) and :func:`write_atomic`, the write-to-a-temporary-
-name-then-rename helper (SPEC §11: an interrupted run never leaves a half-written file).
+e.g. one strategy at several leverages), the shared table helpers and :func:`write_atomic`,
+the write-to-a-temporary-name-then-rename helper (SPEC §11: an interrupted run never leaves
+a half-written file). The portfolio and sweep reports live in ``report_portfolio.py``;
+:func:`write_portfolio_report` and :func:`write_sweep_report` here forward to them.
 Figures come from :mod:`backtest.plotting`; nothing here computes a statistic.
 """
 
@@ -20,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_atomic", "write_comparison_report", "write_result_report"]
+__all__ = ["write_atomic", "write_comparison_report", "write_portfolio_report",
+           "write_result_report", "write_sweep_report"]
 
 TRADE_ROWS = 50  # rows shown from each end of a trade list
 _FRACTION_STATS = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure",
@@ -94,7 +97,7 @@ def _money(x: float) -> str:
     """Amounts: 2 decimals from 100 up, more below (coin-settled accounts hold e.g. 0.0123)."""
     if not np.isfinite(x):
         return str(x)
-    decimals = 2 if abs(x) >= 100 else 4 if abs(x) >= 1 else 6
+    decimals = 2 if abs(x) >= 100 or x == 0 else 4 if abs(x) >= 1 else 6
     return f"{x:,.{decimals}f}"
 
 
@@ -141,12 +144,11 @@ def _page(title: str, body: str) -> str:
 
 # --- sections -----------------------------------------------------------------------------
 
-def _stats_table(result: Any) -> str:
-    cur = result.account_currency
-    frame = pd.DataFrame({"key": list(result.stats.index),
-                          "value": [_num(v) for v in result.stats.values],
-                          "shown as": [_stat_display(k, v, cur) for k, v in
-                                       result.stats.items()]})
+def _stats_table(stats: pd.Series, currency: str) -> str:
+    frame = pd.DataFrame({"key": list(stats.index),
+                          "value": [_num(v) for v in stats.values],
+                          "shown as": [_stat_display(k, v, currency) for k, v in
+                                       stats.items()]})
     return _table(frame, left=("key",))
 
 
@@ -164,7 +166,7 @@ def _trades_table(result: Any) -> str:
         return "<p>No trades.</p>"
     shown = _cells(trades)
     shown.insert(0, "#", [str(i) for i in range(n)])
-    left = ("entry_time", "exit_time", "side", "exit_reason")
+    left = ("market", "entry_time", "exit_time", "side", "exit_reason")
     if n <= 2 * TRADE_ROWS:
         return f"<p>{n} trades.</p>" + _table(shown, left=left)
     gap = pd.DataFrame([["…"] * shown.shape[1]], columns=shown.columns)
@@ -227,7 +229,7 @@ def result_report_html(result: Any, title: str | None = None, png: bytes | None 
                       "report")
     png = png if png is not None else _figure_png(result, **plot_kwargs)
     body = (f"<p>{_esc(repr(result)[1:-1])}</p>{_img(png, 'result figure')}"
-            f"<h2>Statistics</h2>{_stats_table(result)}"
+            f"<h2>Statistics</h2>{_stats_table(result.stats, result.account_currency)}"
             f"<h2>Trades</h2>{_trades_table(result)}"
             f"<h2>Events by kind</h2>{_events_table(result)}"
             f"<h2>Parameters</h2>{_params_table(prm)}"
@@ -306,3 +308,19 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
                 f"</details><details open><summary>Events by kind</summary>"
                 f"{_events_table(r)}</details>")
     return write_atomic(path, _page(title, "".join(parts)))
+
+
+def write_portfolio_report(result: Any, path: str | os.PathLike[str], title: str | None = None,
+                           **plot_kwargs: Any) -> Path:
+    """Write a portfolio's HTML report (see ``report_portfolio.write_portfolio_report``)."""
+    from backtest import report_portfolio
+
+    return report_portfolio.write_portfolio_report(result, path, title, **plot_kwargs)
+
+
+def write_sweep_report(sweep: Any, path: str | os.PathLike[str], title: str | None = None,
+                       **kwargs: Any) -> Path:
+    """Write a sweep's HTML report (see ``report_portfolio.write_sweep_report``)."""
+    from backtest import report_portfolio
+
+    return report_portfolio.write_sweep_report(sweep, path, title, **kwargs)

@@ -287,6 +287,22 @@ class SweepResult:
             raise ValueError(f"SweepResult.{owner}: metric={metric!r} is not a stat; choose one "
                              f"of {list(STAT_NAMES)}.")
 
+    def plot(self, metrics: Any = ("total_return", "max_drawdown", "sharpe"),
+             **kwargs: Any) -> Any:
+        """A heatmap of two numeric levels, else the leverage curve, else bars (a Figure;
+        ``backtest.plotting.plot_sweep``)."""
+        from backtest.plotting import plot_sweep
+
+        return plot_sweep(self, metrics, **kwargs)
+
+    def report(self, path: str) -> SweepResult:
+        """Write a self-contained HTML report (best rows, figure, full stats) to ``path``
+        and return self."""
+        from backtest.report_portfolio import write_sweep_report
+
+        write_sweep_report(self, path)
+        return self
+
     def __repr__(self) -> str:
         if isinstance(self.market, Mapping):
             inst = "+".join(self.market)
