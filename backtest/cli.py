@@ -1,8 +1,16 @@
 """Command line: ``backtest <command>``.
 
 Owns argument parsing, exit codes (0 success, 2 bad input or configuration, 1 internal
-error) and printing. Every command delegates to a library function that returns text or a
-result; nothing here computes a number itself.
+error), printing, and the files ``run``/``sweep`` write. Every command delegates to a
+library function that returns text or a result; nothing here computes a number itself.
+
+``backtest run CONFIG.toml [--out DIR]`` (config schema: :mod:`backtest.config`) writes
+``stats.csv`` (stat,value), ``trades.csv``, ``equity.csv`` (the per-bar curves),
+``equity.png`` and ``report.html``; ``backtest sweep`` writes ``sweep_stats.csv`` (the
+index levels as the first columns; a ``"none"`` value is an empty cell) and ``report.html``
+when the sweep has a report. DIR defaults to ``out/<config stem>`` in the current folder.
+Every file is rendered in memory first, then written to a temporary name and renamed: an
+error leaves no half-written file.
 """
 
 from __future__ import annotations
@@ -10,7 +18,10 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from backtest.errors import DataError
 
@@ -46,6 +57,144 @@ def _cmd_calc_funding(args: argparse.Namespace) -> int:
 
     print(funding_table(rate=args.rate, interval_hours=args.interval_hours,
                         notional=args.notional))
+    return 0
+
+
+_CURVES = ("equity", "wallet", "position", "margin", "liquidation_price", "funding", "drawdown")
+_FRACTIONS = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure",
+              "min_liq_distance")
+_MONEY = ("final_equity", "funding_paid", "fees_paid", "interest_paid")
+_BEST_COLUMNS = ["total_return", "sharpe", "max_drawdown", "n_liquidations", "n_trades",
+                 "final_equity"]
+
+
+def _run_payloads(result: Any) -> dict[str, bytes | str]:
+    """The files of ``backtest run``, rendered in memory."""
+    import pandas as pd
+
+    from backtest.plotting import figure_png
+    from backtest.report import result_report_html
+
+    png = figure_png(result.plot())
+    curves = pd.DataFrame({k: getattr(result, k) for k in _CURVES}).rename_axis("timestamp")
+    return {"stats.csv": result.stats.rename("value").rename_axis("stat").to_csv(),
+            "trades.csv": result.trades.to_csv(index=False),
+            "equity.csv": curves.to_csv(),
+            "equity.png": png,
+            "report.html": result_report_html(result, png=png)}  # what Result.report writes
+
+
+def _span(market: Any) -> str:
+    return (f"{market.instrument.symbol} {market.instrument.kind}, "
+            f"{market.index[0]:%Y-%m-%d %H:%M} -> {market.index[-1]:%Y-%m-%d %H:%M} UTC "
+            f"({market.n_bars:,} bars, liquidation on the {market.mark_source} price)")
+
+
+def _stat(key: str, value: Any, currency: str) -> str:
+    if isinstance(value, (bool, str)) or key.startswith("n_"):
+        return str(value)
+    if key in _FRACTIONS:
+        return f"{value:.2%}"
+    if key in _MONEY:
+        return f"{value:,.2f} {currency}"
+    return f"{value:.4g}"
+
+
+def _describe(cfg: Any) -> str:
+    """One line: the signal rule and the parameters set in the file ("none" for None)."""
+    def text(v: Any) -> str:
+        if isinstance(v, list):
+            return "[" + ", ".join(map(text, v)) + "]"
+        return "none" if v is None else v.name if isinstance(v, Path) else str(v)
+
+    sig = ", ".join(f"{k}={text(v)}" for k, v in cfg.signals.items())
+    prm = ", ".join(f"{k}={text(v)}" for k, v in cfg.params.items())
+    return f"signals: {sig}; params: {prm or 'none set'} (others default)"
+
+
+def _run_summary(cfg: Any, result: Any) -> str:
+    lines = [f"backtest run {cfg.path}: {_span(result.market)}", _describe(cfg)]
+    lines += [f"  {k:<17}{_stat(k, v, result.account_currency)}"
+              for k, v in result.stats.items()]
+    return "\n".join(lines)
+
+
+def _sweep_payloads(swept: Any) -> dict[str, bytes | str]:
+    """``sweep_stats.csv``: one row per combination, the index levels as columns."""
+    return {"sweep_stats.csv": swept.stats.reset_index().to_csv(index=False)}
+
+
+def _sweep_summary(cfg: Any, swept: Any) -> str:
+    stats = swept.stats
+    levels = " x ".join(f"{name} [{stats.index.get_level_values(name).nunique(dropna=False)}]"
+                        for name in swept.names) or "nothing swept"
+    lines = [f"backtest sweep {cfg.path}: {len(swept):,} combinations ({levels}) in "
+             f"{swept.elapsed:.3g} s, {_span(swept.market)}", _describe(cfg)]
+    n = min(5, len(swept))
+    for metric in ("sharpe", "total_return"):
+        best = swept.best(metric, n=n)[_BEST_COLUMNS]
+        lines += ["", f"best {n} by {metric}:", best.to_string(float_format="{:.4g}".format)]
+    return "\n".join(lines)
+
+
+def _out_dir(out: str | None, config: str) -> Path:
+    """``--out`` or ``out/<config stem>`` (relative to the current folder); never a file."""
+    folder = Path(out) if out else Path("out") / Path(config).stem
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {folder}: exists and is a file, not a folder; the results "
+                         "are several files. Fix: pass another --out folder or move the file.")
+    return folder
+
+
+def _write_all(folder: Path, payloads: dict[str, bytes | str]) -> list[Path]:
+    """Each payload to ``folder/name``, atomically (temporary name, then rename)."""
+    from backtest.report import write_atomic
+
+    return [write_atomic(folder / name, data) for name, data in payloads.items()]
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """The library's warnings (UserWarning) once each as ``backtest: warning: ...``; any
+    other category (a dependency's deprecation) the usual way."""
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for message in dict.fromkeys(str(w.message) for w in caught
+                                 if issubclass(w.category, UserWarning)):
+        print(f"backtest: warning: {message}", file=sys.stderr)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from backtest.config import run_config
+
+    folder = _out_dir(args.out, args.config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cfg, result = run_config(args.config)
+        payloads = _run_payloads(result)  # everything rendered before any write
+        summary = _run_summary(cfg, result)
+    _print_warnings(caught)
+    written = _write_all(folder, payloads)
+    print(summary)
+    print("files: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from backtest.config import sweep_config
+
+    folder = _out_dir(args.out, args.config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cfg, swept = sweep_config(args.config, progress=not args.no_progress)
+        payloads = _sweep_payloads(swept)
+        summary = _sweep_summary(cfg, swept)
+    _print_warnings(caught)
+    written = _write_all(folder, payloads)
+    written.append(folder / "report.html")
+    swept.report(folder / "report.html")
+    print(summary)
+    print("files: " + ", ".join(str(p) for p in written))
     return 0
 
 
@@ -94,6 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     fund.add_argument("--notional", type=float, default=10_000.0,
                       help="position notional in account currency")
     fund.set_defaults(handler=_cmd_calc_funding)
+
+    for name, text in (("run", "one backtest from a TOML config (see examples/ma_cross.toml)"),
+                       ("sweep", "a parameter sweep from a TOML config: lists in [params] "
+                                 "are swept (see examples/leverage_sweep.toml)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("config", help="TOML file with [market], [signals], [params]")
+        cmd.add_argument("--out", default=None,
+                         help="output folder (default: out/<config file stem>)")
+        if name == "sweep":
+            cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+        cmd.set_defaults(handler=_cmd_run if name == "run" else _cmd_sweep)
 
     demo = sub.add_parser("demo", help="run the documented strategy on the shipped sample data")
     demo.add_argument("--out", default="out/demo", help="folder for the figures and report")
