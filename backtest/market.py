@@ -8,6 +8,7 @@ kernels, the engine or matplotlib; the instrument registry is imported lazily.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from backtest.errors import DataError
 GAP_POLICIES = ("error", "warn")
 # Events that are also emitted as a warning by load_market (repairs are merged into one).
 _WARN_KINDS = ("gaps", "mark_from_last", "funding_ignored", "funding_in_gap")
+
+
+def utc_index(index_ns: np.ndarray) -> pd.DatetimeIndex:
+    """int64 ns bar open times as a tz-aware UTC DatetimeIndex named ``timestamp``."""
+    return pd.DatetimeIndex(index_ns.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -103,8 +109,16 @@ class Market:
     @cached_property
     def index(self) -> pd.DatetimeIndex:
         """Bar open times as a tz-aware UTC DatetimeIndex named ``timestamp``."""
-        idx = pd.DatetimeIndex(self.index_ns.view("datetime64[ns]"), name="timestamp")
-        return idx.tz_localize("UTC")
+        return utc_index(self.index_ns)
+
+    def take(self, first: int, last: int) -> Market:
+        """The bars ``first..last`` (inclusive) as a Market; per-bar arrays are views.
+        ``repairs``, ``sources`` and ``event_log`` still describe the whole load."""
+        n = self.n_bars
+        cut = {f.name: getattr(self, f.name)[first:last + 1] for f in dataclasses.fields(self)
+               if isinstance(getattr(self, f.name), np.ndarray)
+               and len(getattr(self, f.name)) == n}
+        return dataclasses.replace(self, **cut)
 
     @property
     def bars(self) -> pd.DataFrame:

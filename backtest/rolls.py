@@ -12,7 +12,6 @@ kernels.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,13 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backtest.market import utc_index
 from backtest.params import SIGNAL_NAMES, prepare_signal, validate_params
 from backtest.result import Result
 from backtest.roll_result import RUIN_FRACTION, RollResult
-
-_SLICED = ("index_ns", "open", "high", "low", "close", "volume", "mark_open", "mark_high",
-           "mark_low", "mark_close", "index_close", "funding_rate", "funding_count",
-           "next_funding_rate")
 
 
 @dataclass(frozen=True)
@@ -49,13 +45,6 @@ class Leg:
 
 def _ts(ns: int) -> pd.Timestamp:
     return pd.Timestamp(int(ns), tz="UTC")
-
-
-def _slice(market: Any, lo: int, hi: int) -> Any:
-    """``market`` restricted to bars ``lo..hi`` (inclusive); arrays are views."""
-    cut = {name: getattr(market, name)[lo:hi + 1] for name in _SLICED
-           if getattr(market, name) is not None}
-    return dataclasses.replace(market, **cut)
 
 
 def _expiry_bar(k: int, m: Any, last_leg: bool) -> tuple[int, bool]:
@@ -167,7 +156,7 @@ class Roll:
                 raise ValueError(f"roll(): leg {k} ({m.instrument.symbol!r}) has no bar after "
                                  f"{_ts(m.index_ns[lo])} up to its expiry {m.instrument.expiry}"
                                  "; nothing would trade on it. Load more bars, or drop it.")
-            out.append(Leg(name=names[k], market=_slice(m, lo, bar), expiry=m.instrument.expiry,
+            out.append(Leg(name=names[k], market=m.take(lo, bar), expiry=m.instrument.expiry,
                            settles=settles, first=first, last=first + bar - lo,
                            active_from=first + (k > 0)))
             first, prev_bar = out[-1].last, bar
@@ -181,8 +170,7 @@ class Roll:
     @cached_property
     def index(self) -> pd.DatetimeIndex:
         """Bar open times (UTC) of the continuous position, named ``timestamp``."""
-        idx = pd.DatetimeIndex(self.index_ns.view("datetime64[ns]"), name="timestamp")
-        return idx.tz_localize("UTC")
+        return utc_index(self.index_ns)
 
     def _active(self, name: str) -> np.ndarray:
         """A market array of the active contract, per bar of the roll."""
