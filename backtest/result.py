@@ -2,7 +2,7 @@
 
 Wraps the kernel's arrays with the bar index and the names of codes; computes nothing that
 the kernel did not (the drawdown series is a view of the equity). Plotting and reports are
-delegated to ``plotting.py`` / ``report.py``.
+delegated to ``plotting`` / ``report.py``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,85 @@
+"""Shared figure plumbing of :mod:`backtest.plotting`: time and number axes, legends, y
+limits, :func:`new_figure` and :func:`figure_png`.
+
+Figures are built as :class:`matplotlib.figure.Figure` objects directly, never through
+``pyplot``. Imports numpy, pandas and matplotlib only; nothing from ``backtest``.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import dates as mdates
+from matplotlib import ticker
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = ["figure_png", "new_figure"]
+
+
+def _times(index: Any) -> np.ndarray:
+    """UTC bar times as naive ``datetime64[ns]`` (fast for matplotlib; axes say UTC)."""
+    idx = pd.DatetimeIndex(index)
+    if idx.tz is not None:
+        idx = idx.tz_convert("UTC").tz_localize(None)
+    return idx.to_numpy(dtype="datetime64[ns]")
+
+
+def _date_axis(ax: Axes, label: bool = True) -> None:
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if label:
+        ax.set_xlabel("time (UTC)")
+
+
+def _number_axis(ax: Axes) -> None:
+    """Readable y ticks: ``120,000`` rather than ``1.2e5``; small values keep 6 digits."""
+
+    def fmt(x: float, _pos: int) -> str:
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.6g}"
+
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(fmt))
+
+
+def _currencies(result: Any) -> tuple[str, str]:
+    """(account currency, quote currency) of a result's instrument."""
+    inst = result.market.instrument
+    account = getattr(result, "account_currency", None) or inst.account_currency
+    return account, getattr(inst, "quote_currency", "quote")
+
+
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=7.5, framealpha=0.85, **kwargs)
+
+
+def _set_limits(ax: Axes, values: np.ndarray, log: bool) -> None:
+    """Y range of ``values`` with a 5 % margin (finite values; positive ones on a log axis)."""
+    values = values[np.isfinite(values) & (values > 0 if log else True)]
+    if not len(values):
+        return
+    lo, hi = float(values.min()), float(values.max())
+    if log:
+        pad = (hi / lo) ** 0.05
+        ax.set_ylim(lo / pad, hi * pad)
+    else:
+        pad = 0.05 * (hi - lo) or 0.05 * abs(hi) or 1.0
+        ax.set_ylim(lo - pad, hi + pad)
+
+
+def new_figure(figsize: tuple[float, float] = (7.0, 4.5), layout: str | None = None
+               ) -> Figure:
+    """An empty Figure without pyplot's global state (for other modules' charts)."""
+    return Figure(figsize=figsize, layout=layout)
+
+
+def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+    """The figure rendered as PNG bytes (Agg, no display needed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
