@@ -1,6 +1,6 @@
 """A deliberately plain reference simulator: the test oracle for the Numba kernels.
 
-Written from ``SPEC.md`` (§3–§6, §8) and ``docs/semantics.md`` only — never from
+Written from ``SPEC.md`` (§3–§8) and ``docs/semantics.md`` only — never from
 ``backtest/kernels``. Bars are dicts, state is dicts and floats, the loop is one Python
 function per event of SPEC §5 / semantics "One bar, in order". Speed is irrelevant here;
 every line should be checkable against a sentence of the two documents.
@@ -11,7 +11,14 @@ this bar's open), ``funding_count``, ``next_funding_rate`` and the four boolean 
 ``entries/exits/short_entries/short_exits``. The instrument is a dict (see
 :func:`instrument_dict` in the tests): ``settlement``, ``contract_size``, ``tick_size``,
 ``lot_size``, ``maker_fee``, ``taker_fee``, ``rules`` and ``tiers`` (list of dicts with
-``floor, mmr, maint_amount, max_leverage``).
+``floor, mmr, maint_amount, max_leverage``), and for SPEC §7 ``kind`` (``perpetual`` when
+absent), ``expiry_ns`` (dated futures; int ns or None) and ``margin_level`` (spot margin's
+``liquidation_margin_level``). Dated futures may give bars an ``index_close`` (the index
+series' close, the settlement source). Spot margin's hourly rate is ``params["borrow_rate"]``:
+a float, or a list with one rate per bar (default: the instrument's ``borrow_rate``).
+
+Several markets with one wallet (semantics "Portfolios"): ``tests/reference_portfolio.py``
+drives one :class:`_Run` per market through the same steps on a shared account.
 
 Choices where both documents are silent are marked ``CHOICE:`` in comments.
 """
@@ -32,9 +39,10 @@ RUIN_TOLERANCE = 1e-9
 EVENT_KINDS = (
     "size_zero", "insufficient_margin", "leverage_above_tier", "entry_ignored",
     "conflicting_entries", "limit_expired", "signal_dropped_last_bar", "signal_after_ruin",
-    "ambiguous_bar", "stop_limit_resting",
+    "ambiguous_bar", "stop_limit_resting", "signal_after_expiry",
 )
 SIGNAL_NAMES = ("entries", "exits", "short_entries", "short_exits")
+HOUR_NS = 3_600 * 10**9
 
 
 # ============================================================================================
@@ -190,6 +198,33 @@ def liq_and_bankruptcy(inst: dict, side: int, q: float, entry: float, w: float,
     return max(liq, 0.0), max(bankrupt, 0.0)
 
 
+def spot_margin_liq(side: int, q: float, entry: float, w: float, borrowed: float,
+                    interest: float, level: float) -> float:
+    """semantics "Spot margin": the price at which margin level = `level` (m).
+
+    Long (owes quote): ``W + uPnL(P) = (m−1)(borrowed + interest)``; short (owes q base):
+    ``W + uPnL(P) = (m−1)(notional(P) + interest)``. Linear contract maths (a spot pair),
+    solved for P by hand: long ``P = E + ((m−1)(B + I) − W)/q``, short
+    ``P = (W + q·E − (m−1)·I) / (m·q)``.
+    """
+    m = level
+    if side == LONG:
+        return entry + ((m - 1.0) * (borrowed + interest) - w) / q
+    return (w + q * entry - (m - 1.0) * interest) / (m * q)
+
+
+def clock_hours_started(start_ns: int, end_ns: int) -> int:
+    """Clock hours that start in ``[start, end)``: k with start ≤ k·1h < end."""
+    return -(-end_ns // HOUR_NS) - -(-start_ns // HOUR_NS)
+
+
+def clock_hours_touched(start_ns: int, end_ns: int) -> int:
+    """The started hour at `start` plus the clock hours starting later in ``(start, end)``:
+    the clock hours that ``[start, end)`` overlaps (semantics: interest at an entry filled at
+    the open)."""
+    return -(-end_ns // HOUR_NS) - start_ns // HOUR_NS
+
+
 # ============================================================================================
 # Small predicates: "reached" in the losing / winning direction of a side
 # ============================================================================================
@@ -221,15 +256,29 @@ def better(side: int, a: float, b: float) -> float:
 class _Run:
     """State of one run; a method per event of semantics "One bar, in order"."""
 
-    def __init__(self, bars: list[dict], params: dict, inst: dict):
+    def __init__(self, bars: list[dict], params: dict, inst: dict,
+                 account: dict | None = None):
         self.bars, self.p, self.inst = bars, params, inst
         self.n = len(bars)
+        self.kind = inst.get("kind", "perpetual")
+        self.spot = self.kind == "spot_margin"
         self.taker = inst["taker_fee"] if params.get("fees") is None else params["fees"]
         self.maker = inst["maker_fee"]      # API: a float `fees` sets the taker fee only
         self.slip = params.get("slippage", 0.0)
         self.cross = params.get("margin_mode", "isolated") == "cross"
         self.initial = float(params.get("initial_capital", 10_000.0))
-        self.wallet = self.initial
+        # The cash balance lives in `account` so that a portfolio's markets can share it
+        # (reference_portfolio.py); `peers` are the other markets' runs on that account.
+        self.account = {"wallet": self.initial} if account is None else account
+        self.peers: list[_Run] = []
+        # semantics "Portfolios": a cross position never liquidates on its own (the
+        # portfolio test does); its liquidation price is NaN.
+        self.portfolio_cross = False
+        self.expiry_bar, self.settle_price = self.expiry_settlement()
+        rate = params.get("borrow_rate")          # run(borrow_rate=) overrides the instrument
+        if rate is None:
+            rate = inst.get("borrow_rate") or 0.0
+        self.borrow_rate = list(rate) if isinstance(rate, (list, tuple)) else [rate] * self.n
         self.pos: dict | None = None
         self.pending: dict | None = None    # resting entry limit
         self.ruined = False
@@ -238,6 +287,59 @@ class _Run:
         self.events: list[dict] = []
         self.funding_bar = 0.0
         self.n_ambiguous = 0
+
+    # ---- the account ------------------------------------------------------------------------
+    @property
+    def wallet(self) -> float:
+        return self.account["wallet"]
+
+    @wallet.setter
+    def wallet(self, value: float) -> None:
+        self.account["wallet"] = value
+
+    def margin_held(self) -> float:
+        """The margin this market's position holds (semantics "Portfolios": isolated W;
+        cross notional(q, E)/L)."""
+        if self.pos is None:
+            return 0.0
+        return self.pos["w0"] if self.cross else self.pos["w"]
+
+    def available(self) -> float:
+        """The free wallet for sizing: wallet − Σ margin of the other markets' positions
+        (a single market has no peers: the wallet).
+
+        CHOICE (portfolios): a free wallet within 1e-9 of the initial capital of zero is
+        zero, as for ruin: after a market loses its whole margin, wallet − Σ other margins is
+        ±1e-13 of float dust, which must not open dust-sized positions (the portfolio is not
+        ruined: the other markets' margins keep its equity up).
+        """
+        if not self.peers:
+            return self.wallet
+        free = self.wallet - sum(peer.margin_held() for peer in self.peers)
+        return 0.0 if abs(free) <= RUIN_TOLERANCE * self.initial else free
+
+    def expiry_settlement(self) -> tuple[int | None, float]:
+        """semantics "Future": the expiry bar is the last bar that ends at or before
+        `expiry`; none when the expiry lies after the data's end (the run ends with `end`).
+
+        Settlement price: `settlement_price=` if given, else the index close of that bar,
+        else its last close.
+        """
+        expiry = self.inst.get("expiry_ns")
+        if self.kind != "future" or expiry is None:
+            return None, NAN
+        bar_ns = self.p["bar_ns"]
+        done = [i for i, b in enumerate(self.bars) if b["time"] + bar_ns <= expiry]
+        if not done:
+            raise ValueError("the future expires before the first bar ends")
+        eb = done[-1]
+        if eb == self.n - 1 and self.bars[eb]["time"] + bar_ns < expiry:
+            return None, NAN                    # the data stops before the expiry
+        price = self.p.get("settlement_price")
+        if price is None:
+            bar = self.bars[eb]
+            price = bar["index_close"] if bar.get("index_close") is not None else bar["close"]
+        return eb, float(price)
 
     # ---- bookkeeping ------------------------------------------------------------------------
     def event(self, t: int, kind: str, detail: str = "") -> None:
@@ -251,9 +353,18 @@ class _Run:
     def recompute_levels(self, t: int) -> None:
         """semantics: liq/bankruptcy recomputed at entry and whenever W changes."""
         pos = self.pos
+        if self.portfolio_cross:
+            pos["liq"] = pos["bankrupt"] = NAN      # NaN: never reached by a comparison
+            return
         pos["liq"], pos["bankrupt"] = liq_and_bankruptcy(
             self.inst, pos["side"], pos["q"], pos["entry"], self.margin_backing(),
             self.bars[t]["next_funding_rate"])
+        if self.spot:
+            # semantics "Spot margin": liquidation at the margin-level price, not by tiers.
+            # CHOICE: as for every other long, a price below zero is reported as 0.
+            pos["liq"] = max(0.0, spot_margin_liq(
+                pos["side"], pos["q"], pos["entry"], self.margin_backing(), pos["borrowed"],
+                pos["interest"], self.inst["margin_level"]))
 
     def effective_stop(self, resting_too: bool = False) -> tuple[float | None, str | None]:
         """semantics: the tighter of stop_loss and trailing levels; its reason.
@@ -280,6 +391,7 @@ class _Run:
             gross = upnl(self.inst, pos["side"], pos["q"], pos["entry"], price)
         self.wallet += gross - fee
         fees = pos["entry_fee"] + fee
+        interest = pos["interest"]
         self.trades.append({
             "entry_bar": pos["entry_bar"], "exit_bar": t,
             "entry_time": self.bars[pos["entry_bar"]]["time"],
@@ -287,8 +399,8 @@ class _Run:
             "side": "long" if pos["side"] == LONG else "short",
             "size": pos["q"], "leverage": self.p["leverage"], "entry_price": pos["entry"],
             "exit_price": price, "margin": pos["w0"], "gross_pnl": gross, "fees": fees,
-            "funding": pos["funding"], "pnl": gross - fees - pos["funding"],
-            "exit_reason": reason,
+            "funding": pos["funding"], "interest": interest,
+            "pnl": gross - fees - pos["funding"] - interest, "exit_reason": reason,
         })
         self.pos = None
 
@@ -300,16 +412,23 @@ class _Run:
             self.inst, self.pos["q"], price))
 
     # ---- entries ------------------------------------------------------------------------------
-    def open_position(self, t: int, side: int, price: float, fee_rate: float) -> None:
-        """Size at the fill (semantics "Sizing"), reject with a recorded reason, or open."""
+    def open_position(self, t: int, side: int, price: float, fee_rate: float,
+                      at_open: bool = True) -> None:
+        """Size at the fill (semantics "Sizing"), reject with a recorded reason, or open.
+
+        `at_open`: the fill happened at the bar's open (or, CHOICE, inside the bar by a
+        resting entry limit), not at its close — it decides the spot-margin hours charged at
+        entry.
+        """
         p, inst = self.p, self.inst
+        wallet = self.available()
         lev, size, kind = p["leverage"], p["size"], p.get("size_type", "margin")
         if kind == "margin":
-            value = size * self.wallet / (1.0 / lev + fee_rate)
+            value = size * wallet / (1.0 / lev + fee_rate)
         elif kind == "notional":
             value = size
         elif kind == "risk":
-            value = size * self.wallet / p["stop_loss"]
+            value = size * wallet / p["stop_loss"]
         else:
             value = None
         q = size if kind == "qty" else size_for_notional(inst, value, price)
@@ -322,7 +441,7 @@ class _Run:
         fee = fee_rate * entry_value
         # CHOICE: a relative 1e-9 tolerance, so that size=1.0 ("commits the whole wallet,
         # fee included") is not rejected by the last bit of rounding.
-        if w0 + fee > self.wallet * (1.0 + 1e-9):
+        if w0 + fee > wallet * (1.0 + 1e-9):
             self.event(t, "insufficient_margin")
             return
         max_lev = inst["tiers"][tier_index(inst, entry_value)].get("max_leverage")
@@ -338,8 +457,33 @@ class _Run:
             "tp": None if tp is None else price * (1.0 + side * tp),
             "trail_ref": price,          # SPEC §4: "set at entry from the fill price"
             "stop_limit": None, "stop_limit_reason": None,
+            # semantics "Spot margin": a long borrows notional − W0 quote, a short q base
+            "borrowed": entry_value - w0 if side == LONG else 0.0, "interest": 0.0,
         }
+        if self.spot:
+            # semantics: at entry, the started hour plus the clock hours starting later
+            # inside the entry bar when the fill is at the open.
+            # CHOICE: a fill at the close happens at the bar's last instant: only its
+            # (started) hour is charged; the next bar's open charges the hours from there.
+            # CHOICE: an entry limit filled inside the bar is charged like a fill at the
+            # open (the fill moment inside the bar is unknown; the pessimistic count).
+            bar = self.bars[t]
+            hours = (clock_hours_touched(bar["time"], bar["time"] + p["bar_ns"])
+                     if at_open else 1)
+            # a short's base interest is valued at the entry price at entry
+            self.charge_interest(t, price, hours)
         self.recompute_levels(t)
+
+    def charge_interest(self, t: int, price: float, hours: int) -> None:
+        """semantics "Spot margin": `hours` × the bar's hourly rate on the borrowed amount
+        (a short's base valued at `price`), from the wallet and, isolated, from W."""
+        pos = self.pos
+        owed = pos["borrowed"] if pos["side"] == LONG else notional(self.inst, pos["q"], price)
+        cost = owed * self.borrow_rate[t] * hours
+        self.wallet -= cost
+        if not self.cross:
+            pos["w"] -= cost
+        pos["interest"] += cost
 
     def execute_signals(self, t: int, sb: int, ref_price: float) -> None:
         """semantics step 3 / 6: exits, then entries, of signal bar `sb` at `ref_price`."""
@@ -361,7 +505,8 @@ class _Run:
         if self.p.get("entry_order", "market") == "market":
             if self.pos is not None:
                 self.market_exit(t, ref_price, "reverse")
-            self.open_position(t, side, ref_price * (1.0 + side * self.slip), self.taker)
+            self.open_position(t, side, ref_price * (1.0 + side * self.slip), self.taker,
+                               at_open=sb != t)
         else:
             # semantics "Entry limit": an opposite position stays open while the limit rests.
             # semantics: limit at the signal bar's close C·(1 ∓ offset), resting limit_ttl
@@ -411,7 +556,9 @@ class _Run:
         w = self.margin_backing()
         mark_open = self.bars[t]["mark_open"]
         neg = bool(self.p.get("negative_equity", False))
-        if self.p.get("liquidation", "bankruptcy") == "bankruptcy":
+        # semantics "Spot margin": sold at the margin-level price (or the mark open when
+        # gapped), liquidation_fee, loss floored at W: the liquidation_price branch below.
+        if self.p.get("liquidation", "bankruptcy") == "bankruptcy" and not self.spot:
             # exit at P_b, no fee, gross exactly −W; a gap beyond P_b costs W too, unless
             # negative_equity, when the exit is the mark open.
             if at_open and neg and adverse_reached(side, mark_open, pos["bankrupt"]):
@@ -469,6 +616,17 @@ class _Run:
         pos["funding"] += pay
         self.funding_bar += pay
         self.recompute_levels(t)
+
+    def settle_interest(self, t: int) -> None:
+        """Step 1 for spot margin: the clock hours starting in ``[open, next open)`` at the
+        bar's hourly rate; a short's base valued at the mark open."""
+        bar, pos = self.bars[t], self.pos
+        if pos is None or not self.spot:
+            return
+        hours = clock_hours_started(bar["time"], bar["time"] + self.p["bar_ns"])
+        if hours:
+            self.charge_interest(t, bar["mark_open"], hours)
+            self.recompute_levels(t)
 
     def check_open(self, t: int) -> None:
         """Step 2: (a) liquidation at the mark open, (b) stop gap, (c) resting stop-limit,
@@ -604,36 +762,78 @@ class _Run:
         elif last and self.any_signal(t):
             # CHOICE: one event for the bar, whether or not the run is ruined.
             self.event(t, "signal_dropped_last_bar")
+        if t == self.expiry_bar and self.pos is not None:
+            # semantics "Future": at the expiry bar's close, after any fill="close" orders: a
+            # market exit at the settlement price without slippage, taker fee.
+            self.close_position(t, self.settle_price, "expiry", self.taker * notional(
+                self.inst, self.pos["q"], self.settle_price))
         if last and self.pos is not None:
             self.market_exit(t, self.bars[t]["close"], "end")
 
+    def after_expiry(self, t: int) -> None:
+        """semantics "Future": bars after the expiry bar trade nothing; the signals that
+        would execute in them are counted as `signal_after_expiry`.
+
+        CHOICE: once ruined, `signal_after_ruin` is counted instead (ruin came first, and it
+        stops trading whatever the instrument). CHOICE: the last bar's own signals with
+        next_open are `signal_dropped_last_bar` as on every last bar (they could fill on no
+        bar, expired or not); with next_open the expiry bar's signals, which would fill at
+        the open after the expiry, are `signal_after_expiry` (counted on the bar after).
+        A resting entry limit is simply not filled any more, as at the end of the data.
+        """
+        fill_close = self.p.get("fill", "next_open") == "close"
+        sb = t if fill_close else t - 1
+        if self.ruined:
+            self.count_after_ruin(sb)
+        elif self.any_signal(sb):
+            self.event(sb, "signal_after_expiry")
+        if not fill_close and t == self.n - 1 and self.any_signal(t):
+            self.event(t, "signal_dropped_last_bar")
+
     # ---- the loop ---------------------------------------------------------------------------
+    def step(self, t: int) -> None:
+        """One bar through semantics "One bar, in order" (steps 1–6, without the
+        mark-to-market and the ruin check, which :meth:`record` and the caller do)."""
+        self.funding_bar = 0.0
+        if self.expiry_bar is not None and t > self.expiry_bar:
+            self.after_expiry(t)
+            return
+        self.settle_funding(t)
+        self.settle_interest(t)
+        self.check_open(t)
+        self.orders_at_open(t)
+        self.legs(t)
+        self.close_bar(t)
+
+    def upnl_at_close(self, t: int) -> float:
+        pos = self.pos
+        if pos is None:
+            return 0.0
+        return upnl(self.inst, pos["side"], pos["q"], pos["entry"], self.bars[t]["mark_close"])
+
+    def record(self, out: dict) -> None:
+        """Append the per-market series of the bar just stepped (SPEC §8)."""
+        pos = self.pos
+        out["position"].append(0.0 if pos is None else pos["side"] * pos["q"])
+        out["margin"].append(self.margin_held())
+        out["liquidation_price"].append(NAN if pos is None else pos["liq"])
+        out["funding"].append(self.funding_bar)
+
+    def set_ruined(self, t: int) -> None:
+        self.ruined, self.ruin_bar = True, t
+        self.pending = None
+
     def run(self) -> dict:
         out = {k: [] for k in ("equity", "wallet", "position", "margin", "liquidation_price",
                                "funding")}
         for t in range(self.n):
-            self.funding_bar = 0.0
-            self.settle_funding(t)
-            self.check_open(t)
-            self.orders_at_open(t)
-            self.legs(t)
-            self.close_bar(t)
-            bar, pos = self.bars[t], self.pos
-            u = 0.0 if pos is None else upnl(self.inst, pos["side"], pos["q"], pos["entry"],
-                                             bar["mark_close"])
-            equity = self.wallet + u
+            self.step(t)
+            equity = self.wallet + self.upnl_at_close(t)
             out["equity"].append(equity)
             out["wallet"].append(self.wallet)
-            out["position"].append(0.0 if pos is None else pos["side"] * pos["q"])
-            if pos is None:
-                out["margin"].append(0.0)
-            else:
-                out["margin"].append(pos["w0"] if self.cross else pos["w"])
-            out["liquidation_price"].append(NAN if pos is None else pos["liq"])
-            out["funding"].append(self.funding_bar)
+            self.record(out)
             if equity <= RUIN_TOLERANCE * self.initial and not self.ruined:
-                self.ruined, self.ruin_bar = True, t
-                self.pending = None
+                self.set_ruined(t)
         out["trades"] = self.trades
         out["events"] = self.events
         counts = {k: 0 for k in EVENT_KINDS}
@@ -647,6 +847,7 @@ class _Run:
             [b["mark_low"] for b in self.bars], [b["mark_high"] for b in self.bars],
             self.n_ambiguous, float(self.p.get("initial_capital", 10_000.0)),
             self.p["bar_ns"])
+        out["stats"]["interest_paid"] = sum(tr["interest"] for tr in self.trades)
         return out
 
 
@@ -755,7 +956,10 @@ def instrument_dict(inst) -> dict:  # noqa: ANN001 - a backtest.Instrument
     return {"settlement": inst.settlement, "contract_size": float(inst.contract_size),
             "tick_size": float(inst.tick_size), "lot_size": float(inst.lot_size),
             "maker_fee": float(inst.maker_fee), "taker_fee": float(inst.taker_fee),
-            "rules": inst.rules, "tiers": tiers}
+            "rules": inst.rules, "tiers": tiers, "kind": inst.kind,
+            "expiry_ns": None if inst.expiry is None else int(inst.expiry.value),
+            "borrow_rate": float(inst.borrow_rate or 0.0),
+            "margin_level": float(inst.liquidation_margin_level or NAN)}
 
 
 def align_funding_events(times_ns: list[int], rates: list[float], bar_times: list[int],

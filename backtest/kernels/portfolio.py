@@ -91,6 +91,14 @@ N_MARKET_SERIES = 4
 
 
 @njit(cache=True, nogil=True)
+def _funding_reserve(side, bar):
+    """BitMEX's maintenance reserve for the next funding payment: ``max(0, side·F)`` (SPEC §3;
+    only the side that pays it reserves it)."""
+    reserve = side * bar[M_NEXT_FUNDING_RATE]
+    return reserve if reserve > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
 def _adverse_terms(st, bar, inst, tiers):
     """(uPnL at the adverse mark extreme, this bar's funding payment, MM there) of one open
     position: the terms of the portfolio's cross-margin test."""
@@ -104,7 +112,7 @@ def _adverse_terms(st, bar, inst, tiers):
         pay = funding_payment(settle, side, q, bar[M_MARK_OPEN], bar[M_FUNDING_RATE], cs)
     mm = maintenance_margin(int(inst[I_RULES]), settle, q, st[S_ENTRY], x, cs,
                             tier_column(tiers, 0), tier_column(tiers, 1),
-                            tier_column(tiers, 2), bar[M_NEXT_FUNDING_RATE])
+                            tier_column(tiers, 2), _funding_reserve(side, bar))
     return upnl(settle, side, q, st[S_ENTRY], x, cs), pay, mm
 
 
@@ -142,7 +150,7 @@ def _surplus_moved(states, bars, insts, tiers, wallet, d):
             x = bars[j, M_MARK_HIGH] * (1.0 + d)
         mm = maintenance_margin(int(inst[I_RULES]), settle, st[S_SIZE], st[S_ENTRY], x, cs,
                                 tier_column(tiers[j], 0), tier_column(tiers[j], 1),
-                                tier_column(tiers[j], 2), bars[j, M_NEXT_FUNDING_RATE])
+                                tier_column(tiers[j], 2), _funding_reserve(side, bars[j]))
         surplus += upnl(settle, side, st[S_SIZE], st[S_ENTRY], x, cs) - mm
     return surplus
 
@@ -178,6 +186,13 @@ def _cross_distance(states, bars, insts, tiers, wallet, below):
 
 
 @njit(cache=True, nogil=True)
+def _value_at_extreme(st, bar, inst):
+    """Notional of an open position at its bar's adverse mark extreme."""
+    x = bar[M_MARK_LOW] if st[S_SIDE] > 0.0 else bar[M_MARK_HIGH]
+    return notional(int(inst[I_SETTLEMENT]), st[S_SIZE], x, inst[I_CONTRACT_SIZE])
+
+
+@njit(cache=True, nogil=True)
 def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance, trades,
                    trade_market, n_trades, funding_paid):
     """Close every cross position at its adverse mark extreme (see the module docstring).
@@ -189,6 +204,13 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
         lost = equity if (equity > 0.0 or not negative_ok) else 0.0
     else:
         lost = equity if (equity < 0.0 and not negative_ok) else 0.0
+    # The loss is shared by maintenance margin; with no maintenance at all (mmr 0 on every
+    # market) by notional at the adverse extreme.
+    total_value = 0.0
+    if maintenance <= 0.0:
+        for j in range(states.shape[0]):
+            if states[j, S_SIDE] != 0.0:
+                total_value += _value_at_extreme(states[j], bars[j], insts[j])
     for j in range(states.shape[0]):
         st = states[j]
         side = st[S_SIDE]
@@ -203,7 +225,10 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
         st[S_TRADE_FUNDING] += pay
         st[S_FUNDING_PAID] += pay
         funding_paid[j] = pay
-        share = mm / maintenance if maintenance > 0.0 else 0.0
+        if maintenance > 0.0:
+            share = mm / maintenance
+        else:
+            share = _value_at_extreme(st, bars[j], inst) / total_value
         gross = gain - share * lost
         # The exit price whose price move is exactly this gross PnL.
         price = solve_price(settle, side, q, st[S_ENTRY], -gross, cs, 0.0, 0.0)
@@ -272,9 +297,11 @@ def simulate_portfolio(ps, md, insts, tiers, signals, bar_ns):
                 bars[j, i] = md[j, t, i]
             bars[j, M_PREV_CLOSE] = md[j, t - 1, M_CLOSE] if t > 0 else np.nan
         liq_funding[:] = 0.0
-        if cross and states[0, S_RUINED] == 0.0:
+        if cross and _any_open(states):
+            # also once ruined: no new order is placed, but an open position still meets
+            # liquidation (docs/semantics.md step 6)
             surplus, equity, maintenance = _cross_shortfall(states, bars, insts, tiers, wallet)
-            if surplus <= 0.0 and maintenance > 0.0:
+            if surplus <= 0.0:
                 wallet, n_trades = _liquidate_all(t, states, bars, insts, tiers, p, wallet,
                                                   equity, maintenance, trades, trade_market,
                                                   n_trades, liq_funding)
@@ -289,8 +316,12 @@ def simulate_portfolio(ps, md, insts, tiers, signals, bar_ns):
             st[S_N_TRADE_ROWS] = n_trades
             st[S_N_EVENT_ROWS] = n_events
             sig_prev = int(signals[j, t - 1]) if t > 0 else 0
+            # Ruin is the combined equity's (tested below), not one market's wallet + uPnL:
+            # the step's own ruin test is undone.
+            ruined = st[S_RUINED]
             step_bar(t, is_last, st, ps[j], bars[j], sig_prev, int(signals[j, t]), insts[j],
                      tiers[j], trades, events)
+            st[S_RUINED] = ruined
             for r in range(n_trades, int(st[S_N_TRADE_ROWS])):
                 trade_market[r] = j
             for r in range(n_events, int(st[S_N_EVENT_ROWS])):

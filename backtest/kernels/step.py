@@ -711,6 +711,9 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
         st[S_FUNDING_BAR] = 0.0
         if (sig_now if fill_close else sig_prev) != 0:
             record_event(st, events, t, EV_SIGNAL_AFTER_EXPIRY, 0.0)
+        if not fill_close and is_last and sig_now != 0:
+            # the last bar's own signals could fill on no bar, expired or not
+            record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
         update_bar_stats(st, p, bar, inst)
         return
     # 1. funding or interest, 2. the open
