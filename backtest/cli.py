@@ -186,7 +186,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     folder = _out_dir(args.out, args.config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cfg, swept = sweep_config(args.config, progress=not args.no_progress)
+        cfg, swept = sweep_config(args.config, progress=not args.no_progress,
+                                  store=args.store)
         payloads = _sweep_payloads(swept)
         summary = _sweep_summary(cfg, swept)
     _print_warnings(caught)
@@ -253,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output folder (default: out/<config file stem>)")
         if name == "sweep":
             cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+            cmd.add_argument("--store", default=None, metavar="DIR",
+                             help="keep the stats in DIR chunk by chunk as they finish; "
+                                  "the same command again resumes an interrupted sweep")
         cmd.set_defaults(handler=_cmd_run if name == "run" else _cmd_sweep)
 
     demo = sub.add_parser("demo", help="run the documented strategy on the shipped sample data")

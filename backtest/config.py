@@ -455,8 +455,10 @@ def run_config(path: str | Path) -> tuple[Config, Any]:
         raise ConfigError(f"{cfg.path}: {exc}") from None
 
 
-def sweep_config(path: str | Path, progress: bool = True) -> tuple[Config, Any]:
-    """Read ``path`` and ``bt.sweep`` every list-valued parameter (and signal option).
+def sweep_config(path: str | Path, progress: bool = True,
+                 store: str | Path | None = None) -> tuple[Config, Any]:
+    """Read ``path`` and ``bt.sweep`` every list-valued parameter (and signal option);
+    ``store``: the sweep's ``store=`` directory (resumable).
 
     Returns the :class:`Config` and the ``SweepResult``.
     """
@@ -464,6 +466,6 @@ def sweep_config(path: str | Path, progress: bool = True) -> tuple[Config, Any]:
 
     cfg, market, signals = _prepare(path, sweep=True)
     try:
-        return cfg, sweep(market, **signals, progress=progress, **cfg.params)
+        return cfg, sweep(market, **signals, progress=progress, store=store, **cfg.params)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{cfg.path}: {exc}") from None

@@ -21,16 +21,20 @@ import numba
 import numpy as np
 import pandas as pd
 
+from backtest.fingerprint import fingerprint
 from backtest.kernels.stats import N_STATS, STAT_NAMES
 from backtest.params import SIGNAL_NAMES
 from backtest.portfolio import PortfolioInputs
 from backtest.sweep_result import SweepResult
+from backtest.sweep_store import open_store, todo_ranges
 
 # Seconds per bar × market × combination on one core (benchmarks/bench_sweep.py
 # --portfolio), to decide whether a progress bar is worth showing.
 _EST_SECONDS_PER_BAR = 1e-7
 _PROGRESS_AFTER_S = 2.0
 _MAX_WARNINGS_SHOWN = 3
+# Combinations per thread between two saves to a store= directory.
+_STORE_CHUNK = 8
 
 
 def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, Any], *,
@@ -42,7 +46,7 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     keyed by market name, as for ``run()``. Returns a ``SweepResult`` whose ``market`` is
     the dict of markets and whose ``run(i)`` re-runs the portfolio.
     """
-    from backtest.sweeps import _MARKET_PARAMS, _expand, _progress_bar
+    from backtest.sweeps import _MARKET_PARAMS, _expand, _identity, _progress_bar
 
     if executor is not None:
         raise ValueError("sweep(): executor= distributes single-market sweeps; a portfolio "
@@ -51,9 +55,6 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     if chunk_size is not None:
         raise ValueError("sweep(): chunk_size= applies to single-market sweeps; a portfolio "
                          "sweep runs one combination per task. Remove chunk_size=.")
-    if store is not None:
-        raise ValueError("sweep(): store= is not built yet; save result.stats yourself, e.g. "
-                         "result.stats.to_parquet('sweep.parquet').")
     _refuse_signal_sets(signals)
     names, values, codes = _expand(grid)
     fixed = [k for k in _MARKET_PARAMS if k in values]
@@ -66,29 +67,41 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     inputs = PortfolioInputs(markets, signals, combos[0])
     validated = _validate_all(inputs, combos)
     stats = np.empty((len(combos), N_STATS))
+    levels = [(n, list(values[n])) for n in names]
+    signal_dict = dict(zip(SIGNAL_NAMES, signals, strict=True))
+    saved = open_store(store, fingerprint(dict(markets), _identity(scalars, levels),
+                                          signal_dict), len(combos), STAT_NAMES)
+    done = np.zeros(len(combos), dtype=bool) if saved is None else saved.read_into(stats)
+    threads = numba.get_num_threads()
+    # with a store, a chunk of combinations is saved at a time
+    ranges = todo_ranges(done, len(combos) if saved is None else _STORE_CHUNK * threads)
 
     def one(i: int) -> None:
         row = inputs.run(combos[i], validated[i])._stats()
         stats[i] = [float(row[k]) for k in STAT_NAMES]
 
-    threads = numba.get_num_threads()
     first = next(iter(markets.values()))
-    estimate = (_EST_SECONDS_PER_BAR * first.n_bars * len(markets) * len(combos)
-                / threads)
-    bar = _progress_bar(progress and estimate > _PROGRESS_AFTER_S, len(combos))
+    n_todo = len(combos) - int(done.sum())
+    estimate = _EST_SECONDS_PER_BAR * first.n_bars * len(markets) * n_todo / threads
+    bar = _progress_bar(progress and estimate > _PROGRESS_AFTER_S, n_todo)
     started = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for _ in pool.map(one, range(len(combos))):
-                if bar is not None:
-                    bar.update(1)
+            for lo, hi in ranges:
+                for _ in pool.map(one, range(lo, hi)):
+                    if bar is not None:
+                        bar.update(1)
+                if saved is not None:
+                    saved.save(lo, hi, stats[lo:hi])
     finally:
         if bar is not None:
             bar.close()
-    return SweepResult(market=dict(markets), stats=stats,
-                       levels=[(n, list(values[n])) for n in names], codes=codes,
-                       scalars=scalars, signals=dict(zip(SIGNAL_NAMES, signals, strict=True)),
-                       elapsed=time.perf_counter() - started)
+    result = SweepResult(market=dict(markets), stats=stats, levels=levels, codes=codes,
+                         scalars=scalars, signals=signal_dict,
+                         elapsed=time.perf_counter() - started)
+    if saved is not None:
+        saved.finish(result.stats)
+    return result
 
 
 def _refuse_signal_sets(signals: tuple[Any, ...]) -> None:

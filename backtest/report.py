@@ -1,26 +1,26 @@
 """Self-contained HTML reports of results (figures embedded as base64 PNG).
 
 Owns :func:`write_result_report` (one run), :func:`write_comparison_report` (several runs,
-e.g. one strategy at several leverages), the shared table helpers and :func:`write_atomic`,
-the write-to-a-temporary-name-then-rename helper (SPEC §11: an interrupted run never leaves
-a half-written file). The portfolio and sweep reports live in ``report_portfolio.py``;
-:func:`write_portfolio_report` and :func:`write_sweep_report` here forward to them.
-Figures come from :mod:`backtest.plotting`; nothing here computes a statistic.
+e.g. one strategy at several leverages) and the shared table helpers; files are written
+with :func:`backtest.atomic.write_atomic` (re-exported here). The portfolio and sweep
+reports live in ``report_portfolio.py``; :func:`write_portfolio_report` and
+:func:`write_sweep_report` here forward to them. Figures come from
+:mod:`backtest.plotting`; nothing here computes a statistic.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from backtest.atomic import write_atomic
 
 __all__ = ["write_atomic", "write_comparison_report", "write_portfolio_report",
            "write_result_report", "write_sweep_report"]
@@ -39,30 +39,6 @@ th{background:#f3f3f3}td.l,th.l{text-align:left}
 img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:10px;overflow-x:auto}
 .muted{color:#777}details{margin:6px 0}
 """
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
-
-    The folder is created if needed. On any error the temporary file is removed and
-    ``path`` is left as it was (absent or the previous complete version).
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return target
 
 
 # --- formatting -------------------------------------------------------------------------

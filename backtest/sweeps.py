@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from backtest.engine import expiry_settlement, instrument_arrays, market_arrays, signal_mask
+from backtest.fingerprint import fingerprint
 from backtest.kernels import records as R
-from backtest.kernels.stats import N_STATS
+from backtest.kernels.stats import N_STATS, STAT_NAMES
 from backtest.kernels.sweep import TILE, sweep_block, tile_bounds
 from backtest.params import (
     RUN_DEFAULTS,
@@ -45,6 +46,7 @@ from backtest.params import (
     validate_params,
 )
 from backtest.sweep_result import SweepResult
+from backtest.sweep_store import open_store, todo_ranges
 
 # Rules of validate_params that involve two parameters: the product of the distinct values
 # of each pair is validated (keep in step with params.validate_params).
@@ -85,8 +87,12 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
     chunk_size : int, optional
         Combinations per kernel call (memory is O(chunk_size × state)); default picks
         about 20 chunks, a multiple of threads × ``TILE``, at most 65,536.
-    store : None
-        Reserved (SPEC §10); storing results is not built yet.
+    store : str or os.PathLike, optional
+        A directory that keeps the stats on disk, chunk by chunk, as they finish
+        (``backtest.sweep_store``): call ``sweep()`` again with the same inputs and the
+        same ``store`` after an interruption and only the missing combinations run; when
+        all are done it also holds ``stats.parquet`` (the labelled table). A store that
+        holds another sweep's stats is refused.
     **grid
         Any ``run()`` parameter (``params.RUN_DEFAULTS``); a list, tuple, range or array
         value is swept, in the order given (the last one varies fastest).
@@ -105,9 +111,6 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
                                store=store, **grid)
     _check_market(market)
     client = _dask_client(executor)
-    if store is not None:
-        raise ValueError("sweep(): store= is not built yet; save result.stats yourself, e.g. "
-                         "result.stats.to_parquet('sweep.parquet').")
     set_names, bool_signals = _signal_sets(market, (entries, exits, short_entries,
                                                     short_exits))
     grid_names, grid_values, codes = _expand(grid)
@@ -126,37 +129,59 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
     threads = (numba.get_num_threads() if client is None
                else max(1, sum(client.nthreads().values())))
     chunk = _chunk_size(chunk_size, plan.n_combos, threads)
-    estimate = _EST_SECONDS_PER_BAR_COMBO * market.n_bars * plan.n_combos / threads
-    bar = _progress_bar(progress and estimate > _PROGRESS_AFTER_S, plan.n_combos)
     stats = np.empty((plan.n_combos, N_STATS))
+    levels = ([("signals", list(set_names))] if set_names is not None else []) + [
+        (name, list(grid_values[name])) for name in grid_names]
+    saved = open_store(store, fingerprint(market, _identity(scalars, levels), bool_signals),
+                       plan.n_combos, STAT_NAMES)
+    done = np.zeros(plan.n_combos, dtype=bool) if saved is None else saved.read_into(stats)
+    ranges = todo_ranges(done, chunk)
+    n_todo = plan.n_combos - int(done.sum())
+    estimate = _EST_SECONDS_PER_BAR_COMBO * market.n_bars * n_todo / threads
+    bar = _progress_bar(progress and estimate > _PROGRESS_AFTER_S, n_todo)
+
+    def finished(lo: int, hi: int) -> None:
+        if saved is not None:
+            saved.save(lo, hi, stats[lo:hi])
+        if bar is not None:
+            bar.update(hi - lo)
+
     started = time.perf_counter()
     try:
         if client is None:
-            _run_local(plan, arrays, float(market.bar_ns), stats, chunk, threads, bar)
+            _run_local(plan, arrays, float(market.bar_ns), stats, ranges, threads, finished)
         else:
-            _run_distributed(client, plan, arrays, float(market.bar_ns), stats, chunk, bar)
+            _run_distributed(client, plan, arrays, float(market.bar_ns), stats, ranges,
+                             finished)
     finally:
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - started
-    levels = ([("signals", list(set_names))] if set_names is not None else []) + [
-        (name, list(grid_values[name])) for name in grid_names]
-    return SweepResult(market=market, stats=stats, levels=levels,
-                       codes=plan.level_codes(with_sets=set_names is not None),
-                       scalars=scalars, signals=bool_signals, elapsed=elapsed)
+    result = SweepResult(market=market, stats=stats, levels=levels,
+                         codes=plan.level_codes(with_sets=set_names is not None),
+                         scalars=scalars, signals=bool_signals, elapsed=elapsed)
+    if saved is not None:
+        saved.finish(result.stats)
+    return result
 
 
-def _run_local(plan: _Plan, arrays: tuple, bar_ns: float, stats: np.ndarray, chunk: int,
-               threads: int, bar: Any) -> None:
+def _identity(scalars: dict[str, Any], levels: list[tuple[str, list]]) -> dict[str, Any]:
+    """What a stored sweep's stats depend on besides the market and the signals."""
+    from backtest import __version__
+
+    return {"scalars": scalars, "levels": levels, "version": __version__}
+
+
+def _run_local(plan: _Plan, arrays: tuple, bar_ns: float, stats: np.ndarray,
+               ranges: list[tuple[int, int]], threads: int,
+               finished: Callable[[int, int], None]) -> None:
     md, inst, tiers, signals = arrays
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    pool = ThreadPoolExecutor(threads) if threads > 1 and ranges else None
     try:
-        for lo in range(0, plan.n_combos, chunk):
-            hi = min(lo + chunk, plan.n_combos)
+        for lo, hi in ranges:
             run_blocks(plan.rows(lo, hi), md, inst, tiers, signals, bar_ns, stats[lo:hi],
                        threads, pool=pool)
-            if bar is not None:
-                bar.update(hi - lo)
+            finished(lo, hi)
     finally:
         if pool is not None:
             pool.shutdown()
@@ -193,32 +218,32 @@ def remote_stats(params: np.ndarray, md: np.ndarray, inst: np.ndarray, tiers: np
 
 
 def _run_distributed(client: Any, plan: _Plan, arrays: tuple, bar_ns: float,
-                     stats: np.ndarray, chunk: int, bar: Any) -> None:
+                     stats: np.ndarray, ranges: list[tuple[int, int]],
+                     finished: Callable[[int, int], None]) -> None:
     """Chunks of rows as tasks; the market, instrument and signal arrays are scattered once
     to every worker. At most two chunks per worker are in flight (bounded local memory)."""
     from distributed import as_completed
 
+    if not ranges:
+        return
     shared = client.scatter(list(arrays), broadcast=True)
-    starts = list(range(0, plan.n_combos, chunk))
     in_flight = max(2, 2 * len(client.nthreads()))
 
-    def submit(lo: int) -> Any:
-        hi = min(lo + chunk, plan.n_combos)
+    def submit(lo: int, hi: int) -> Any:
         future = client.submit(remote_stats, plan.rows(lo, hi), *shared, bar_ns, pure=False)
         where[future.key] = (lo, hi)
         return future
 
     where: dict = {}
-    queue = as_completed([submit(lo) for lo in starts[:in_flight]], with_results=True)
-    pending = iter(starts[in_flight:])
+    queue = as_completed([submit(*r) for r in ranges[:in_flight]], with_results=True)
+    pending = iter(ranges[in_flight:])
     for future, result in queue:
         lo, hi = where.pop(future.key)
         stats[lo:hi] = result
-        if bar is not None:
-            bar.update(hi - lo)
+        finished(lo, hi)
         nxt = next(pending, None)
         if nxt is not None:
-            queue.add(submit(nxt))
+            queue.add(submit(*nxt))
     client.cancel(shared)
 
 

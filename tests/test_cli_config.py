@@ -222,6 +222,38 @@ size = 0.5
         assert (out / "report.html").is_file()
 
 
+def test_sweep_store_option_resumes_and_refuses_another_sweep(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = MARKET + """
+[signals]
+rule = "ma_cross"
+fast = 24
+slow = 72
+
+[params]
+leverage = [2, 5, 20]
+"""
+    cfg = write(tmp_path, body)
+    store = tmp_path / "store"
+    code, _, err = cli(capsys, "sweep", cfg, "--out", tmp_path / "a", "--no-progress",
+                       "--store", store)
+    assert code == 0, err
+    assert (store / "stats.parquet").is_file()
+    first = pd.read_csv(tmp_path / "a" / "sweep_stats.csv")
+    # a chunk lost (an interrupted run): the same command recomputes it, same numbers
+    for chunk in (store / "chunks").iterdir():
+        chunk.unlink()
+        break
+    code, _, err = cli(capsys, "sweep", cfg, "--out", tmp_path / "b", "--no-progress",
+                       "--store", store)
+    assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "sweep_stats.csv"), first)
+    other = write(tmp_path, body.replace("[2, 5, 20]", "[2, 5, 50]"), "other.toml")
+    code, _, err = cli(capsys, "sweep", other, "--no-progress", "--out", tmp_path / "c",
+                       "--store", store)
+    assert code == 2 and "holds the stats of another sweep" in err and str(other) in err
+
+
 def test_examples_run_and_reproduce_the_demo(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     from backtest import demo
