@@ -17,7 +17,6 @@ Profiles: ``BACKTEST_HYPOTHESIS_PROFILE=thorough`` (1,500 examples per test) or 
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 
@@ -26,8 +25,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference import EVENT_KINDS, SIGNAL_NAMES, compute_stats, instrument_dict, simulate
-from test_reference_agreement import RTOL, gen_market, run_params
+from reference import SIGNAL_NAMES, instrument_dict, simulate
+from test_reference_agreement import assert_agreement, gen_market, run_params
 
 import backtest as bt
 
@@ -43,9 +42,6 @@ PROFILE = settings.get_profile(
 MINUTE_NS = 60 * 10**9
 HOUR_NS = 60 * MINUTE_NS
 DAY0 = pd.Timestamp("2024-01-01", tz="UTC")
-SERIES = ("equity", "wallet", "position", "margin", "liquidation_price", "funding")
-TRADE_NUMBERS = ("size", "leverage", "entry_price", "exit_price", "margin", "gross_pnl",
-                 "fees", "funding", "interest", "pnl")
 
 # name -> (preset or Instrument.simple kwargs, base price range, initial capital)
 FUTURES = {
@@ -144,100 +140,11 @@ def run_reference(case: dict, market) -> dict:
     return simulate(reference_bars(case), params, instrument_dict(market.instrument))
 
 
-# ============================================================================================
-# Comparison (as test_reference_agreement.compare, with interest and expiry events)
-# ============================================================================================
-
-def _close(name: str, got, want, scale: float) -> None:
-    np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float),
-                               rtol=RTOL, atol=RTOL * scale, equal_nan=True, err_msg=name)
-
-
 def compare(case: dict) -> None:
-    """Assert engine == reference on series, trades, event counts and stats.
-
-    Dust cut-off as in ``test_reference_agreement.compare``: from the first bar whose
-    reference equity is within 1e-9 of the capital of zero, float dust decides whether a
-    dust-sized position opens; only what came before is compared (stats only without one).
-    """
+    """Assert engine == reference (``test_reference_agreement.assert_agreement``)."""
     market = build_market(case)
-    res = run_engine(case, market)
-    ref = run_reference(case, market)
-    capital = case["params"]["initial_capital"]
-    n = case["n"]
-    assert len(res.equity) == n
-    dust = [i for i, e in enumerate(ref["equity"]) if abs(e) <= RTOL * capital]
-    cut = dust[0] if dust else n
-    b = case["bars"]
-    price_scale = max(b["high"] + b["mark_high"] + [case["params"].get("settlement_price")
-                                                    or 0.0])
-    q_scale = max([abs(x) for x in ref["position"]] + [1e-300])
-    scales = {"position": q_scale, "liquidation_price": price_scale}
-    got_t = res.trades[res.trades.entry_time < market.index[cut]] if cut < n else res.trades
-    want_t = [t for t in ref["trades"] if t["entry_bar"] < cut]
-    got_rows = [(str(r.side), str(r.exit_reason), r.entry_time, r.exit_time)
-                for r in got_t.itertuples()]
-    want_rows = [(t["side"], t["exit_reason"], market.index[t["entry_bar"]],
-                  market.index[t["exit_bar"]]) for t in want_t]
-    assert got_rows == want_rows, f"trades differ:\nengine {got_rows}\nreference {want_rows}"
-    for col in TRADE_NUMBERS:
-        scale = {"size": q_scale, "leverage": 1.0, "entry_price": price_scale,
-                 "exit_price": price_scale}.get(col, capital)
-        _close(f"trades.{col}", got_t[col].to_numpy(float), [t[col] for t in want_t], scale)
-    for name in SERIES:
-        got = getattr(res, name).to_numpy(float)[:cut]
-        want = np.array(ref[name][:cut], dtype=float)
-        if name == "liquidation_price":
-            got, want = (np.where(x > 1e6 * price_scale, np.inf, x) for x in (got, want))
-        bad = ~np.isclose(got, want, rtol=RTOL, atol=RTOL * scales.get(name, capital),
-                          equal_nan=True)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise AssertionError(f"{name} differs first at bar {i}: engine {got[i]!r}, "
-                                 f"reference {want[i]!r}")
-    ev = res.events
-    if cut < n:
-        ev = ev[ev["time"].notna() & (ev["time"] < market.index[cut])]
-    kinds = ev["kind"].value_counts().to_dict()
-    got_counts = {k: int(kinds.get(k, 0)) for k in EVENT_KINDS}
-    want_counts = {k: 0 for k in EVENT_KINDS}
-    for e in ref["events"]:
-        if e["bar"] < cut:
-            want_counts[e["kind"]] += 1
-    diff = {k: (got_counts[k], want_counts[k]) for k in EVENT_KINDS
-            if got_counts[k] != want_counts[k]}
-    assert not diff, f"event counts differ (kind: (engine, reference)): {diff}"
-    if cut < n:
-        return
-    want_stats = compute_stats(
-        res.equity.tolist(), got_t.to_dict("records"), res.position.tolist(),
-        res.liquidation_price.tolist(), b["mark_low"], b["mark_high"],
-        ref["n_ambiguous"], capital, case["bar_ns"])
-    for key in ("n_trades", "n_liquidations", "n_stops", "n_ambiguous", "ruined"):
-        assert want_stats[key] == ref["stats"][key], key
-    want_stats["interest_paid"] = ref["stats"]["interest_paid"]
-    compare_stats(res.stats, want_stats, capital)
-
-
-def compare_stats(got, want: dict, capital: float) -> None:
-    """Engine stats against `want`, to 1e-9 relative (NaN and ±inf must match exactly)."""
-    missing = set(want) - set(got.index)
-    assert not missing, f"stats keys missing: {sorted(missing)}"
-    for key, w in want.items():
-        g = got[key]
-        if isinstance(w, (bool, int)) and not isinstance(w, float):
-            assert g == w, f"stats[{key!r}]: engine {g!r}, reference {w!r}"
-            continue
-        scale = capital if key in ("final_equity", "funding_paid", "fees_paid",
-                                   "interest_paid") else 1.0
-        if math.isinf(w) or (isinstance(g, float) and math.isinf(g)):
-            # a CAGR (and so calmar) over a few hours at the edge of float range: exp() of
-            # ~709 overflows in one evaluation order and not in another (1.7e305 vs inf)
-            near_inf = min(abs(g), abs(w)) > 1e300 and g * w > 0
-            assert g == w or (key in ("cagr", "calmar") and near_inf), \
-                f"stats[{key!r}]: engine {g!r}, reference {w!r}"
-        else:
-            _close(f"stats[{key!r}]", [g], [w], scale)
+    assert_agreement(run_engine(case, market), run_reference(case, market), market,
+                     case["bars"], case["params"], case["bar_ns"])
 
 
 # ============================================================================================

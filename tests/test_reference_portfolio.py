@@ -27,8 +27,7 @@ from hypothesis import strategies as st
 from reference import EVENT_KINDS, SIGNAL_NAMES, align_funding_events, compute_stats
 from reference import instrument_dict as plain_instrument
 from reference_portfolio import simulate_portfolio
-from test_reference_agreement import RTOL, gen_market, run_params
-from test_reference_kinds import TRADE_NUMBERS, compare_stats
+from test_reference_agreement import RTOL, TRADE_NUMBERS, compare_stats, gen_market, run_params
 
 import backtest as bt
 
