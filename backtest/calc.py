@@ -182,7 +182,8 @@ def liquidation_price(entry: float, side: str, *, leverage: float | None = None,
                       size: float | None = None, wallet: float | None = None,
                       instrument: str | Instrument = "simple", mmr: float | None = None,
                       maint_amount: float | None = None, funding_rate: float = 0.0,
-                      other_maintenance: float = 0.0, other_upnl: float = 0.0) -> float:
+                      other_maintenance: float = 0.0, other_upnl: float = 0.0,
+                      interest: float = 0.0) -> float:
     """Mark price at which the position is liquidated (quote currency), per the
     instrument's rules (SPEC §3).
 
@@ -213,6 +214,11 @@ def liquidation_price(entry: float, side: str, *, leverage: float | None = None,
         ignore it (with a warning).
     other_maintenance, other_upnl : float
         Cross margin: the other positions' maintenance margin and uPnL at their mark.
+    interest : float
+        Spot margin only: interest accrued and not yet repaid, account currency (e.g.
+        ``borrow_interest(...)``; a short's base interest valued in quote). It counts
+        among the liabilities, so it raises a long's liquidation price and lowers a
+        short's.
 
     Returns
     -------
@@ -223,11 +229,12 @@ def liquidation_price(entry: float, side: str, *, leverage: float | None = None,
     Notes
     -----
     ``spot_margin`` instruments liquidate when assets / liabilities falls to
-    ``liquidation_margin_level`` ``m`` (interest not included): a long borrows
-    ``D = notional − wallet`` quote, a short borrows ``size`` base units. Both map onto the
-    kernels' equation ``W + uPnL(P) = a·notional(P) + b`` (the same function the simulator
-    uses, ``kernels.contracts.spot_margin_liquidation_price``): long ``a = 0,
-    b = (m − 1)·D``, short ``a = m − 1, b = 0``.
+    ``liquidation_margin_level`` ``m``, margin level = assets / (liabilities + interest):
+    a long borrows ``D = notional − wallet`` quote, a short borrows ``size`` base units.
+    Both map onto the kernels' equation ``W + uPnL(P) = a·notional(P) + b`` (the same
+    function the simulator uses, ``kernels.contracts.spot_margin_liquidation_price``, with
+    ``W = wallet − interest``): long ``a = 0, b = (m − 1)·(D + I)``, short ``a = m − 1,
+    b = (m − 1)·I``.
 
     Examples
     --------
@@ -244,13 +251,21 @@ def liquidation_price(entry: float, side: str, *, leverage: float | None = None,
     f_rate = _funding_rate(func, funding_rate)
     other_mm = _number(func, "other_maintenance", other_maintenance)
     other_u = _number(func, "other_upnl", other_upnl)
+    accrued = _number(func, "interest", interest)
+    if accrued < 0.0:
+        raise ValueError(f"calc.liquidation_price: interest must be >= 0 (accrued, account "
+                         f"currency), got {interest!r}.")
+    if accrued and inst.kind != "spot_margin":
+        raise ValueError("calc.liquidation_price: interest= applies to spot-margin "
+                         f"instruments; {inst.symbol!r} is a {inst.kind}. Fix: leave it "
+                         "unset, or use e.g. instrument='binance-margin:BTCUSDT'.")
     if f_rate != 0.0 and inst.rules != "bitmex":
         warnings.warn(f"calc.liquidation_price: funding_rate is BitMEX's maintenance reserve; "
                       f"{inst.rules!r} rules ignore it.", stacklevel=2)
     value = float(_k.notional(inst.settlement_code, q, e, inst.contract_size))
     if inst.kind == "spot_margin":
         price = _spot_margin_liquidation(inst, e, s, q, w, value, mmr, maint_amount,
-                                         other_mm, other_u)
+                                         other_mm, other_u, accrued)
     else:
         floor, tier_mmr, tier_cum = _tiers(func, inst, value, mmr, maint_amount)
         price = float(_k.liquidation_price(
@@ -264,15 +279,17 @@ def liquidation_price(entry: float, side: str, *, leverage: float | None = None,
 
 def _spot_margin_liquidation(inst: Instrument, e: float, s: int, q: float, w: float,
                              value: float, mmr: object, maint_amount: object,
-                             other_mm: float, other_u: float) -> float:
+                             other_mm: float, other_u: float, interest: float) -> float:
     if mmr is not None or maint_amount is not None or other_mm or other_u:
         raise ValueError("calc.liquidation_price: spot margin liquidates by margin level "
                          f"({inst.liquidation_margin_level}); mmr, maint_amount and other_* "
                          "do not apply. Fix: leave them unset, or use a derivatives instrument.")
     level = float(inst.liquidation_margin_level)  # type: ignore[arg-type]
     borrowed = max(value - w, 0.0) if s > 0 else 0.0
-    return float(_k.spot_margin_liquidation_price(inst.settlement_code, s, q, e, w,
-                                                  inst.contract_size, borrowed, 0.0, level))
+    # the kernel's convention: interest already taken from the margin W
+    return float(_k.spot_margin_liquidation_price(inst.settlement_code, s, q, e,
+                                                  w - interest, inst.contract_size, borrowed,
+                                                  interest, level))
 
 
 def _check_leverage(func: str, inst: Instrument, lev: float, value: float, entry: float,

@@ -163,6 +163,26 @@ def test_spot_margin_prices() -> None:
         == pytest.approx(100 * 1.5 / 1.1)
 
 
+def test_spot_margin_price_counts_accrued_interest() -> None:
+    """At the price returned, assets / (liabilities + interest) is exactly the threshold."""
+    inst = get_instrument("binance-margin:BTCUSDT")
+    m = inst.liquidation_margin_level
+    # 3x long of 1 BTC at 30,000: own 10,000, borrowed 20,000 USDT, 250 USDT accrued
+    p = calc.liquidation_price(30_000, "long", leverage=3, size=1.0, instrument=inst,
+                               interest=250.0)
+    assert 1.0 * p / (20_000 + 250) == pytest.approx(m, rel=1e-12)
+    assert p > calc.liquidation_price(30_000, "long", leverage=3, size=1.0, instrument=inst)
+    # 3x short of 1 BTC at 30,000: assets 30,000 proceeds + 10,000 own; owes 1 BTC + 0.004 BTC
+    # of interest (valued at the liquidation price, 0.004 * p quote)
+    p = calc.liquidation_price(30_000, "short", leverage=3, size=1.0, instrument=inst,
+                               interest=0.004 * 30_000)
+    assert 40_000 / (p + 0.004 * 30_000) == pytest.approx(m, rel=1e-12)
+    with pytest.raises(ValueError, match="interest= applies to spot-margin"):
+        calc.liquidation_price(30_000, "long", leverage=3, interest=1.0)
+    with pytest.raises(ValueError, match="interest must be >= 0"):
+        calc.liquidation_price(30_000, "long", leverage=3, instrument=inst, interest=-1.0)
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("leverage", [0, -1, -0.5])
