@@ -577,6 +577,13 @@ def _build_presets() -> dict[str, Instrument]:
         # level <= 1.1) and 'Daily Interest Rate for Binance Margin Trading' (example daily
         # rate 0.02 %, charged per started hour); fees: spot 0.1 %. Rates vary by asset/VIP.
         "binance-margin:BTCUSDT": binance_margin,
+        # The same FAQ: Cross Margin 5x also liquidates at margin level <= 1.1 (its margin
+        # call is at 1.16 instead of 1.3); the FAQ's date as for the 3x account.
+        "binance-margin-5x:BTCUSDT": binance_margin.replace(
+            max_leverage=5.0, tiers=TierTable.single(
+                0.0, max_leverage=5.0, effective_date="2019-07-11",
+                source="Cross Margin 5x: no maintenance tiers; liquidation is by margin "
+                       "level (liquidation_margin_level)")),
         # Dated futures (SPEC §7). BitMEX quarterlies expire at 12:00 UTC on the last Friday
         # of the quarter, Binance USDⓈ-M quarterlies deliver at 08:00 UTC on that Friday.
         # Margin tables: the perpetual's of the same venue (the quarterlies' own brackets are

@@ -412,6 +412,14 @@ def check_spot_margin_level(case: dict) -> None:
     assert size * long_liq / (size * entry - margin) == pytest.approx(1.1)
     short_liq = calc.liquidation_price(entry, "short", leverage=lev, size=size, instrument=inst)
     assert (margin + size * entry) / (size * short_liq) == pytest.approx(1.1)
+    pro = get_instrument("binance-margin-5x:BTCUSDT")
+    assert pro.max_leverage == 5.0
+    assert pro.liquidation_margin_level == e["cross5x_liquidation_at_or_below"]
+    margin = size * entry / 5.0
+    long_liq = calc.liquidation_price(entry, "long", leverage=5.0, size=size, instrument=pro)
+    assert size * long_liq / (size * entry - margin) == pytest.approx(1.1)
+    with pytest.raises(ValueError, match="leverage"):
+        calc.liquidation_price(entry, "long", leverage=6.0, size=size, instrument=pro)
 
 
 _NOT_MODELLED = "is data to the backtester (read from files), not computed by it"
