@@ -73,7 +73,7 @@ def _pack_tiers(instruments: list[Any]) -> np.ndarray:
 _PER_MARKET = ("settlement_price", "borrow_rate")   # may be dicts keyed by market name
 
 
-def _check_kinds(markets: Mapping[str, Any], margin_mode: Any) -> None:
+def _check_kinds(markets: Mapping[str, Any]) -> None:
     """One account: one currency; derivatives (perpetuals, futures) or spot margin."""
     currencies = {name: m.instrument.account_currency for name, m in markets.items()}
     if len(set(currencies.values())) > 1:
@@ -86,11 +86,6 @@ def _check_kinds(markets: Mapping[str, Any], margin_mode: Any) -> None:
             raise ValueError(f"run(): spot margin is a separate account from derivatives at "
                              f"every exchange; got kinds {kinds}. Run the spot-margin markets "
                              "as their own portfolio.")
-        if margin_mode == "cross":
-            raise ValueError("run(): a portfolio of spot-margin markets runs in "
-                             "margin_mode='isolated' (one isolated account per pair sharing "
-                             "the free wallet); a cross margin account's margin level across "
-                             "assets is not modelled. Use margin_mode='isolated'.")
 
 
 def _market_params(names: list[str], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -160,7 +155,7 @@ class PortfolioInputs:
 
     def validate(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every market's complete parameters (``validate_params`` errors and warnings)."""
-        _check_kinds(self.markets, params.get("margin_mode", "isolated"))
+        _check_kinds(self.markets)
         return [validate_params(self.markets[n].instrument, **kw)
                 for n, kw in zip(self.names, _market_params(self.names, dict(params)),
                                  strict=True)]

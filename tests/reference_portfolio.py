@@ -4,7 +4,8 @@ Written from ``SPEC.md`` §5 ("multi-market portfolio") and ``docs/semantics.md`
 "Portfolios: several markets, one wallet" — never from ``backtest/kernels``. Each market is
 one :class:`reference._Run` (the single-market oracle, unchanged bar logic) on a shared
 account dict; this module adds only what a portfolio adds: the cross-margin portfolio test at
-the start of every bar, the free wallet for sizing (``_Run.available`` over its peers), the
+the start of every bar (for a cross spot-margin account, margin level across the account),
+the free wallet for sizing (``_Run.available`` over its peers), the
 combined equity, the portfolio's ruin and its stats.
 
 Entry point: :func:`simulate_portfolio`. Choices where the documents are silent are marked
@@ -22,6 +23,7 @@ from reference import (
     NAN,
     RUIN_TOLERANCE,
     _Run,
+    clock_hours_started,
     compute_stats,
     notional,
     tier_index,
@@ -52,6 +54,15 @@ def maintenance(inst: dict, side: int, q: float, entry: float, price: float,
     if inst["rules"] == "bitmex":
         rate += max(0.0, side * next_funding_rate)
     return rate * entry_value - tier.get("maint_amount", 0.0)
+
+
+def margin_level_reserve(inst: dict, pos: dict, price: float, extra_interest: float) -> float:
+    """A spot-margin position's term of a cross spot-margin account's test (semantics "Spot
+    margin", summed over the account): margin level ≤ m ⟺ wallet + Σ uPnL ≤
+    Σ (m − 1)(liabilities(price) + interest). A long owes its borrowed quote, a short its q
+    base valued at `price`."""
+    owed = pos["borrowed"] if pos["side"] == LONG else notional(inst, pos["q"], price)
+    return (inst["margin_level"] - 1.0) * (owed + pos["interest"] + extra_interest)
 
 
 def price_for_gross(inst: dict, side: int, q: float, entry: float, gross: float) -> float:
@@ -90,14 +101,23 @@ class _Portfolio:
 
     # ---- the portfolio test (semantics "Portfolios", step 1) ------------------------------
     def adverse_terms(self, run: _Run, t: int) -> tuple[float, float, float]:
-        """(uPnL at the adverse mark extreme, this bar's funding payment, MM there)."""
+        """(uPnL at the adverse mark extreme, this bar's funding payment — spot margin: the
+        interest charged at this bar's open — and the maintenance there)."""
         pos, bar, inst = run.pos, run.bars[t], run.inst
         x = bar["mark_low"] if pos["side"] == LONG else bar["mark_high"]
         pay = 0.0
-        if bar["funding_count"] > 0:
-            pay = pos["side"] * notional(inst, pos["q"], bar["mark_open"]) * bar["funding_rate"]
-        mm = maintenance(inst, pos["side"], pos["q"], pos["entry"], x,
-                         bar["next_funding_rate"])
+        if run.spot:
+            owed = pos["borrowed"] if pos["side"] == LONG else notional(
+                inst, pos["q"], bar["mark_open"])
+            hours = clock_hours_started(bar["time"], bar["time"] + self.p["bar_ns"])
+            pay = owed * run.borrow_rate[t] * hours
+            mm = margin_level_reserve(inst, pos, x, pay)
+        else:
+            if bar["funding_count"] > 0:
+                pay = pos["side"] * notional(inst, pos["q"], bar["mark_open"]) \
+                    * bar["funding_rate"]
+            mm = maintenance(inst, pos["side"], pos["q"], pos["entry"], x,
+                             bar["next_funding_rate"])
         return upnl(inst, pos["side"], pos["q"], pos["entry"], x), pay, mm
 
     def portfolio_test(self, t: int) -> None:
@@ -113,7 +133,11 @@ class _Portfolio:
         if equity > total_mm:
             return
         neg = bool(self.p.get("negative_equity", False))
-        if self.p.get("liquidation", "bankruptcy") == "bankruptcy":
+        # semantics "Spot margin": sold at the threshold, the rest returned, whatever
+        # `liquidation` says (a portfolio is all spot margin or none)
+        spot = held[0].spot
+        at_bankruptcy = self.p.get("liquidation", "bankruptcy") == "bankruptcy" and not spot
+        if at_bankruptcy:
             # the whole remaining equity is lost; SPEC §5 "the trader loses what was above
             # zero": a negative remainder is absorbed (final equity 0) unless negative_equity
             lost = equity if (equity > 0.0 or not neg) else 0.0
@@ -124,10 +148,13 @@ class _Portfolio:
         for run in held:
             gain, pay, mm = terms[id(run)]
             pos, inst = run.pos, run.inst
-            # funding of the bar is paid first (it is in the trade's funding)
+            # funding (spot: interest) of the bar is paid first (it is in the trade's)
             run.wallet -= pay
-            pos["funding"] += pay
-            self.liq_funding[self.name_of(run)] = pay
+            if spot:
+                pos["interest"] += pay
+            else:
+                pos["funding"] += pay
+                self.liq_funding[self.name_of(run)] = pay
             if total_mm > 0.0:
                 share = mm / total_mm
             else:
@@ -140,7 +167,7 @@ class _Portfolio:
             gross = gain - share * lost
             price = price_for_gross(inst, pos["side"], pos["q"], pos["entry"], gross)
             fee = 0.0
-            if self.p.get("liquidation", "bankruptcy") != "bankruptcy":
+            if not at_bankruptcy:
                 fee = self.p.get("liquidation_fee", 0.0) * notional(inst, pos["q"], price)
             run.close_position(t, price, "liquidation", fee, gross=gross)
 
@@ -165,8 +192,11 @@ class _Portfolio:
             else:
                 x = bar["mark_high"] * (1.0 + d)
             out += upnl(run.inst, pos["side"], pos["q"], pos["entry"], x)
-            out -= maintenance(run.inst, pos["side"], pos["q"], pos["entry"], x,
-                               bar["next_funding_rate"])
+            if run.spot:
+                out -= margin_level_reserve(run.inst, pos, x, 0.0)
+            else:
+                out -= maintenance(run.inst, pos["side"], pos["q"], pos["entry"], x,
+                                   bar["next_funding_rate"])
         return out
 
     def cross_distance(self, t: int) -> float:

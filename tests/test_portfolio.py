@@ -209,15 +209,59 @@ def test_one_wallet_holds_one_currency():
         bt.run({"A": usdt, "B": btc}, entries={"A": np.ones(4, bool)})
 
 
-def test_spot_margin_portfolios_are_isolated_and_apart_from_derivatives():
+def test_spot_margin_portfolios_are_apart_from_derivatives():
     spot = bt.Instrument.simple(kind="spot_margin", borrow_rate=0.0001, max_leverage=3.0)
     perp = bt.Instrument.simple()
     s1 = _market_with(spot, [100.0] * 4, [99.0] * 4, [101.0] * 4)
     p1 = _market_with(perp, [100.0] * 4, [99.0] * 4, [101.0] * 4)
     with pytest.raises(ValueError, match="separate account"):
         bt.run({"S": s1, "P": p1}, entries={"S": np.ones(4, bool)})
-    with pytest.raises(ValueError, match="margin_mode='isolated'"):
-        bt.run({"S": s1}, entries={"S": np.ones(4, bool)}, margin_mode="cross")
+
+
+def _spot_crash(a_low: float):
+    """A at 100 dips to `a_low` inside bar 3 and closes there; B stays at 10. Mark = last."""
+    spot = bt.Instrument.simple(kind="spot_margin", borrow_rate=0.0, max_leverage=3.0,
+                                liquidation_margin_level=1.1)
+    closes = {"A": [100.0, 100.0, 100.0, a_low, a_low, a_low], "B": [10.0] * 6}
+    ts = pd.date_range("2024-01-01", periods=6, freq="1h", tz="UTC")
+    markets = {}
+    for name, close in closes.items():
+        opens = [close[0]] + close[:-1]
+        bars = pd.DataFrame({"open": opens, "high": np.maximum(opens, close),
+                             "low": np.minimum(opens, close), "close": close,
+                             "volume": 1.0}, index=ts)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            markets[name] = bt.load_market(bars, instrument=spot)
+    start = {name: np.arange(6) == 0 for name in markets}
+    return markets, start
+
+
+@pytest.mark.parametrize("a_low, want_cross, want_isolated", [
+    # cross: the account's margin level 1 + equity / liabilities falls to 1.1 only when
+    # 10,000 + 150 (P - 100) <= 0.1 x 20,000, i.e. P <= 46.67; isolated A alone at
+    # P = 100 + (0.1 x 10,000 - 5,000) / 150 = 73.33, losing 4,000 of its 5,000
+    (60.0, 10_000 - 150 * 40, 10_000 - 4_000),    # cross survives the dip; isolated not
+    (40.0, 10_000 - 150 * 60, 10_000 - 4_000),    # cross: both sold, 1,000 left
+])
+def test_cross_spot_margin_account_liquidates_on_its_margin_level(a_low, want_cross,
+                                                                  want_isolated):
+    markets, start = _spot_crash(a_low)
+    kw = dict(entries=start, leverage=3, size=15_000, size_type="notional", fees=0.0)
+    cross = bt.run(markets, margin_mode="cross", **kw)
+    isolated = bt.run(markets, margin_mode="isolated", **kw)
+    assert cross.stats["final_equity"] == pytest.approx(want_cross, rel=1e-12)
+    assert isolated.stats["final_equity"] == pytest.approx(want_isolated, rel=1e-12)
+    iso_a = isolated.trades[isolated.trades.market == "A"].iloc[0]
+    assert iso_a["exit_reason"] == "liquidation"
+    assert iso_a["exit_price"] == pytest.approx(100 + (1_000 - 5_000) / 150, rel=1e-12)
+    reasons = dict(zip(cross.trades.market, cross.trades.exit_reason, strict=True))
+    if a_low == 40.0:
+        # the account's margin level at A's low: (1,000 + 20,000) / 20,000 = 1.05 <= 1.1
+        assert reasons == {"A": "liquidation", "B": "liquidation"}
+        assert cross.trades.exit_time.iloc[0] == markets["A"].index[3]
+    else:
+        assert reasons == {"A": "end", "B": "end"}
 
 
 def test_isolated_spot_margin_portfolio_equals_the_sum_of_single_runs():

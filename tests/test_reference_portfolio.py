@@ -5,10 +5,10 @@ account).
 Hypothesis draws 2-3 markets that settle in one currency (USDT linear; BTC inverse and
 quanto; XBT BitMEX), each with its own random bars, mark, funding and signals on one bar
 index, and one set of run() parameters, isolated or cross. Mixed perpetual + dated-future
-portfolios and isolated spot-margin portfolios are drawn too. The engine and the reference
-must agree on the combined equity and wallet, every market's position / margin /
-liquidation price / funding, the trades (with their market), the event counts per market
-and the stats, to 1e-9 relative.
+portfolios and spot-margin portfolios (isolated, or one cross account) are drawn too. The
+engine and the reference must agree on the combined equity and wallet, every market's
+position / margin / liquidation price / funding, the trades (with their market), the event
+counts per market and the stats, to 1e-9 relative.
 
 Profiles: ``BACKTEST_HYPOTHESIS_PROFILE=thorough`` (1,500 examples per test) or the default
 ``ci`` (100). A fixed, seeded regression set runs always.
@@ -278,7 +278,7 @@ def _simple_kwargs(draw, spot: bool) -> dict:
 @st.composite
 def portfolio_cases(draw, family: str = "perpetual") -> dict:
     """2-3 markets of one currency. `family`: "perpetual", "mixed" (perpetuals and dated
-    futures) or "spot" (isolated spot margin)."""
+    futures) or "spot" (spot margin, isolated or one cross account)."""
     if family == "spot":
         pool, capital = SPOT, 10_000.0
     else:
@@ -312,7 +312,6 @@ def portfolio_cases(draw, family: str = "perpetual") -> dict:
     tightest = min(insts, key=lambda i: i.max_leverage)
     params = draw(run_params(tightest, first["base"], capital))
     if family == "spot":
-        params["margin_mode"] = "isolated"
         if draw(st.booleans()):
             params["borrow_rate"] = {
                 name: draw(st.sampled_from([None, 0.001, "series"])) for name in markets}

@@ -11,7 +11,10 @@ paid, the portfolio is liquidated when ``wallet + Σ uPnL ≤ Σ MM``. All cross
 close; under ``liquidation="bankruptcy"`` the trader loses everything above zero (each
 position's share of that loss, by maintenance margin, is in its exit price), under
 ``"liquidation_price"`` the remaining equity less ``liquidation_fee`` is kept. A position
-opened during a bar joins the cross test from the next bar.
+opened during a bar joins the cross test from the next bar. A cross spot-margin account
+(all markets spot margin) is the same test with each position's maintenance replaced by
+``(m − 1)(liabilities + interest)`` — margin level ≤ ``m`` across the account — this bar's
+interest in place of funding, and the ``"liquidation_price"`` outcome.
 
 Contract: ``simulate_portfolio(ps, md, insts, tiers, signals, bar_ns)`` with ``ps``
 float64[n_markets, N_PARAMS] (one parameter row per market: fees follow the instrument), ``md``
@@ -37,12 +40,17 @@ from backtest.kernels.contracts import (
 )
 from backtest.kernels.records import (
     I_CONTRACT_SIZE,
+    I_KIND,
+    I_MARGIN_LEVEL,
     I_RULES,
     I_SETTLEMENT,
+    KIND_SPOT_MARGIN,
     LIQ_BANKRUPTCY,
+    M_BORROW_RATE,
     M_CLOSE,
     M_FUNDING_COUNT,
     M_FUNDING_RATE,
+    M_HOURS_IN_BAR,
     M_MARK_CLOSE,
     M_MARK_HIGH,
     M_MARK_LOW,
@@ -61,10 +69,12 @@ from backtest.kernels.records import (
     P_MARGIN_MODE,
     P_NEGATIVE_EQUITY,
     R_LIQUIDATION,
+    S_BORROWED,
     S_ENTRY,
     S_EXPOSED_BARS,
     S_FUNDING_BAR,
     S_FUNDING_PAID,
+    S_INTEREST_PAID,
     S_LIQ,
     S_LOCKED,
     S_MARGIN,
@@ -76,6 +86,7 @@ from backtest.kernels.records import (
     S_SIDE,
     S_SIZE,
     S_TRADE_FUNDING,
+    S_TRADE_INTEREST,
     S_WALLET,
 )
 from backtest.kernels.simulate import grow_buffer as _grow
@@ -99,20 +110,46 @@ def _funding_reserve(side, bar):
 
 
 @njit(cache=True, nogil=True)
+def _margin_level_reserve(st, inst, price, extra_interest):
+    """A spot-margin position's term in the cross account's test: margin level
+    (assets / (liabilities + interest)) at or below ``m`` across the account is
+    ``wallet + Σ uPnL ≤ Σ (m − 1)(liabilities(price) + interest)`` (docs/semantics.md, the
+    single-market equation summed). A long owes the quote it borrowed, a short its base
+    valued at ``price``."""
+    owed = st[S_BORROWED] if st[S_SIDE] > 0.0 else st[S_SIZE] * price
+    return (inst[I_MARGIN_LEVEL] - 1.0) * (owed + st[S_TRADE_INTEREST] + extra_interest)
+
+
+@njit(cache=True, nogil=True)
+def _maintenance_at(st, bar, inst, tiers, x, extra_interest):
+    """Maintenance of one open position with its mark at ``x``: the venue's MM, or for spot
+    margin the margin-level reserve."""
+    if inst[I_KIND] == KIND_SPOT_MARGIN:
+        return _margin_level_reserve(st, inst, x, extra_interest)
+    return maintenance_margin(int(inst[I_RULES]), int(inst[I_SETTLEMENT]), st[S_SIZE],
+                              st[S_ENTRY], x, inst[I_CONTRACT_SIZE], tier_column(tiers, 0),
+                              tier_column(tiers, 1), tier_column(tiers, 2),
+                              _funding_reserve(st[S_SIDE], bar))
+
+
+@njit(cache=True, nogil=True)
 def _adverse_terms(st, bar, inst, tiers):
-    """(uPnL at the adverse mark extreme, this bar's funding payment, MM there) of one open
-    position: the terms of the portfolio's cross-margin test."""
+    """(uPnL at the adverse mark extreme, this bar's funding payment or spot-margin
+    interest, maintenance there) of one open position: the terms of the portfolio's
+    cross-margin test."""
     side = st[S_SIDE]
     settle = int(inst[I_SETTLEMENT])
     cs = inst[I_CONTRACT_SIZE]
     q = st[S_SIZE]
     x = bar[M_MARK_LOW] if side > 0.0 else bar[M_MARK_HIGH]
     pay = 0.0
-    if bar[M_FUNDING_COUNT] != 0.0:
+    if inst[I_KIND] == KIND_SPOT_MARGIN:
+        # the interest charged at this bar's open (a short's base valued at the mark open)
+        owed = st[S_BORROWED] if side > 0.0 else q * bar[M_MARK_OPEN]
+        pay = owed * bar[M_BORROW_RATE] * bar[M_HOURS_IN_BAR]
+    elif bar[M_FUNDING_COUNT] != 0.0:
         pay = funding_payment(settle, side, q, bar[M_MARK_OPEN], bar[M_FUNDING_RATE], cs)
-    mm = maintenance_margin(int(inst[I_RULES]), settle, q, st[S_ENTRY], x, cs,
-                            tier_column(tiers, 0), tier_column(tiers, 1),
-                            tier_column(tiers, 2), _funding_reserve(side, bar))
+    mm = _maintenance_at(st, bar, inst, tiers, x, pay)
     return upnl(settle, side, q, st[S_ENTRY], x, cs), pay, mm
 
 
@@ -148,9 +185,7 @@ def _surplus_moved(states, bars, insts, tiers, wallet, d):
             x = max(bars[j, M_MARK_LOW] * (1.0 - d), 1e-300)
         else:
             x = bars[j, M_MARK_HIGH] * (1.0 + d)
-        mm = maintenance_margin(int(inst[I_RULES]), settle, st[S_SIZE], st[S_ENTRY], x, cs,
-                                tier_column(tiers[j], 0), tier_column(tiers[j], 1),
-                                tier_column(tiers[j], 2), _funding_reserve(side, bars[j]))
+        mm = _maintenance_at(st, bars[j], inst, tiers[j], x, 0.0)
         surplus += upnl(settle, side, st[S_SIZE], st[S_ENTRY], x, cs) - mm
     return surplus
 
@@ -200,7 +235,11 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
     Returns the wallet and the trade-row count; ``funding_paid[j]`` gets this bar's funding.
     """
     negative_ok = p[P_NEGATIVE_EQUITY] != 0.0
-    if p[P_LIQUIDATION] == LIQ_BANKRUPTCY:
+    # Spot margin sells at the threshold and returns the rest, whatever `liquidation`
+    # says (docs/semantics.md "Spot margin"); a portfolio is all spot margin or none.
+    spot = insts[0, I_KIND] == KIND_SPOT_MARGIN
+    at_bankruptcy = p[P_LIQUIDATION] == LIQ_BANKRUPTCY and not spot
+    if at_bankruptcy:
         lost = equity if (equity > 0.0 or not negative_ok) else 0.0
     else:
         lost = equity if (equity < 0.0 and not negative_ok) else 0.0
@@ -222,9 +261,13 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
         q = st[S_SIZE]
         gain, pay, mm = _adverse_terms(st, bars[j], inst, tiers[j])
         wallet -= pay
-        st[S_TRADE_FUNDING] += pay
-        st[S_FUNDING_PAID] += pay
-        funding_paid[j] = pay
+        if spot:
+            st[S_TRADE_INTEREST] += pay
+            st[S_INTEREST_PAID] += pay
+        else:
+            st[S_TRADE_FUNDING] += pay
+            st[S_FUNDING_PAID] += pay
+            funding_paid[j] = pay
         if maintenance > 0.0:
             share = mm / maintenance
         else:
@@ -233,7 +276,7 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
         # The exit price whose price move is exactly this gross PnL.
         price = solve_price(settle, side, q, st[S_ENTRY], -gross, cs, 0.0, 0.0)
         fee = 0.0
-        if p[P_LIQUIDATION] != LIQ_BANKRUPTCY:
+        if not at_bankruptcy:
             fee = p[P_LIQUIDATION_FEE] * notional(settle, q, price, cs)
         st[S_WALLET] = wallet
         st[S_N_TRADE_ROWS] = n_trades
