@@ -308,14 +308,16 @@ class _Run:
         """The free wallet for sizing: wallet − Σ margin of the other markets' positions
         (a single market has no peers: the wallet).
 
-        CHOICE (portfolios): a free wallet within 1e-9 of the initial capital of zero is
-        zero, as for ruin: after a market loses its whole margin, wallet − Σ other margins is
-        ±1e-13 of float dust, which must not open dust-sized positions (the portfolio is not
-        ruined: the other markets' margins keep its equity up).
+        semantics "Portfolios": while other markets hold margin, a free wallet within 1e-9
+        of the initial capital of zero is zero, as for ruin: after a market loses its whole
+        margin, wallet − Σ other margins is ±1e-13 of float dust, which must not open
+        dust-sized positions (the portfolio is not ruined: the other markets' margins keep
+        its equity up).
         """
-        if not self.peers:
+        locked = sum(peer.margin_held() for peer in self.peers)
+        if locked == 0.0:
             return self.wallet
-        free = self.wallet - sum(peer.margin_held() for peer in self.peers)
+        free = self.wallet - locked
         return 0.0 if abs(free) <= RUIN_TOLERANCE * self.initial else free
 
     def expiry_settlement(self) -> tuple[int | None, float]:

@@ -354,6 +354,10 @@ def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, even
     fee_rate = p[P_MAKER_FEE] if is_limit else p[P_TAKER_FEE]
     leverage = p[P_LEVERAGE]
     wallet = st[S_WALLET] - st[S_LOCKED]   # what other markets' margin leaves free
+    if st[S_LOCKED] > 0.0 and abs(wallet) <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
+        # After a market lost its whole margin, wallet - other margins is float dust
+        # (~1e-13), which must not open a dust-sized position.
+        wallet = 0.0
     settle = int(inst[I_SETTLEMENT])
     cs = inst[I_CONTRACT_SIZE]
     size_type = int(p[P_SIZE_TYPE])
@@ -696,11 +700,13 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
     ``is_last`` marks the final bar (end-of-data exit).
     """
     fill_close = p[P_FILL] == FILL_CLOSE
+    # Signals that can no longer trade are recorded on their own (signal) bar.
+    signal_bar = t if fill_close else t - 1
     if st[S_RUINED] != 0.0 and st[S_SIDE] == 0.0:
         # Trading has stopped; the signals that would have executed now are still counted.
         st[S_FUNDING_BAR] = 0.0
         if (sig_now if fill_close else sig_prev) != 0:
-            record_event(st, events, t, EV_SIGNAL_AFTER_RUIN, 0.0)
+            record_event(st, events, signal_bar, EV_SIGNAL_AFTER_RUIN, 0.0)
         if not fill_close and is_last and sig_now != 0:
             record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
         update_bar_stats(st, p, bar, inst)
@@ -710,7 +716,7 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
         # A dated future after its expiry: nothing trades; signals are counted (SPEC §7).
         st[S_FUNDING_BAR] = 0.0
         if (sig_now if fill_close else sig_prev) != 0:
-            record_event(st, events, t, EV_SIGNAL_AFTER_EXPIRY, 0.0)
+            record_event(st, events, signal_bar, EV_SIGNAL_AFTER_EXPIRY, 0.0)
         if not fill_close and is_last and sig_now != 0:
             # the last bar's own signals could fill on no bar, expired or not
             record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
@@ -730,7 +736,7 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
     ruined = st[S_RUINED] != 0.0
     if not fill_close and sig_prev != 0:
         if ruined:
-            record_event(st, events, t, EV_SIGNAL_AFTER_RUIN, 0.0)
+            record_event(st, events, t - 1, EV_SIGNAL_AFTER_RUIN, 0.0)
         else:
             process_signals(st, p, t, t - 1, sig_prev, bar[M_OPEN], bar[M_PREV_CLOSE], bar,
                             inst, tiers, trades, events)
