@@ -32,3 +32,17 @@ if PROFILE_NAME:
     settings.load_profile(PROFILE_NAME)
 elif settings.get_current_profile_name() == "default":
     settings.load_profile("ci")
+
+
+def oracle_profile(prefix: str, ci_examples: int, thorough_examples: int) -> settings:
+    """The settings of an oracle-agreement module: ``{prefix}-ci`` (``ci_examples``) or
+    ``{prefix}-thorough`` (``thorough_examples``), chosen by the environment variable
+    ``BACKTEST_HYPOTHESIS_PROFILE`` (``ci`` by default). No deadline: a first example
+    may include a Numba compile."""
+    for name, examples in (("ci", ci_examples), ("thorough", thorough_examples)):
+        settings.register_profile(
+            f"{prefix}-{name}", max_examples=examples, deadline=None, derandomize=False,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings.get_profile(f"{prefix}-" + os.environ.get("BACKTEST_HYPOTHESIS_PROFILE",
+                                                              "ci"))
+

@@ -13,14 +13,14 @@ Profiles: ``BACKTEST_HYPOTHESIS_PROFILE=thorough`` (2,000 examples) or the defau
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import oracle_profile
 from reference import (
     EVENT_KINDS,
     SIGNAL_NAMES,
@@ -32,14 +32,7 @@ from reference import (
 
 import backtest as bt
 
-settings.register_profile(
-    "backtest-ci", max_examples=200, deadline=None, derandomize=False,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile(
-    "backtest-thorough", max_examples=2_000, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-PROFILE = settings.get_profile(
-    "backtest-" + os.environ.get("BACKTEST_HYPOTHESIS_PROFILE", "ci"))
+PROFILE = oracle_profile("backtest", ci_examples=200, thorough_examples=2_000)
 
 BAR_NS = 3_600 * 10**9
 START = pd.Timestamp("2024-01-01", tz="UTC")

@@ -17,27 +17,20 @@ Profiles: ``BACKTEST_HYPOTHESIS_PROFILE=thorough`` (1,500 examples per test) or 
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import oracle_profile
 from reference import SIGNAL_NAMES, instrument_dict, simulate
 from test_reference_agreement import assert_agreement, gen_market, run_params
 
 import backtest as bt
 
-settings.register_profile(
-    "kinds-ci", max_examples=100, deadline=None, derandomize=False,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile(
-    "kinds-thorough", max_examples=1_500, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-PROFILE = settings.get_profile(
-    "kinds-" + os.environ.get("BACKTEST_HYPOTHESIS_PROFILE", "ci"))
+PROFILE = oracle_profile("kinds", ci_examples=100, thorough_examples=1_500)
 
 MINUTE_NS = 60 * 10**9
 HOUR_NS = 60 * MINUTE_NS

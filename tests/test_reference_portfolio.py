@@ -16,29 +16,29 @@ Profiles: ``BACKTEST_HYPOTHESIS_PROFILE=thorough`` (1,500 examples per test) or 
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import EVENT_KINDS, SIGNAL_NAMES, align_funding_events, compute_stats
+from hypothesis_profiles import oracle_profile
+from reference import EVENT_KINDS, SIGNAL_NAMES, compute_stats
 from reference import instrument_dict as plain_instrument
 from reference_portfolio import simulate_portfolio
-from test_reference_agreement import RTOL, TRADE_NUMBERS, compare_stats, gen_market, run_params
+from test_reference_agreement import (
+    RTOL,
+    TRADE_NUMBERS,
+    compare_stats,
+    gen_market,
+    run_params,
+)
+from test_reference_agreement import reference_bars as single_reference_bars
 
 import backtest as bt
 
-settings.register_profile(
-    "portfolio-ci", max_examples=100, deadline=None, derandomize=False,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile(
-    "portfolio-thorough", max_examples=1_500, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-PROFILE = settings.get_profile(
-    "portfolio-" + os.environ.get("BACKTEST_HYPOTHESIS_PROFILE", "ci"))
+PROFILE = oracle_profile("portfolio", ci_examples=100, thorough_examples=1_500)
 
 BAR_NS = 3_600 * 10**9
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -99,23 +99,10 @@ def build_market(mcase: dict, n: int):
                               **kw)
 
 
-def reference_bars(mcase: dict, n: int) -> list[dict]:
-    times = [int(START.value) + i * BAR_NS for i in range(n)]
-    if mcase["funding"] is None or mcase["inst"].kind != "perpetual":
-        rate, count, nxt = [0.0] * n, [0] * n, [0.0] * n
-    else:
-        rate, count, nxt = align_funding_events(
-            [times[0] + t for t, _ in mcase["funding"]], [r for _, r in mcase["funding"]],
-            times, BAR_NS)
-    bars = []
-    for i in range(n):
-        bar = {k: mcase["bars"][k][i] for k in mcase["bars"]}
-        bar.update(time=times[i], funding_rate=rate[i], funding_count=count[i],
-                   next_funding_rate=nxt[i])
-        for name in SIGNAL_NAMES:
-            bar[name] = mcase["signals"][name][i]
-        bars.append(bar)
-    return bars
+def reference_bars(mcase: dict) -> list[dict]:
+    """The reference's bars of one market (no funding unless it is a perpetual)."""
+    funded = mcase["inst"].kind == "perpetual"
+    return single_reference_bars({**mcase, "funding": mcase["funding"] if funded else None})
 
 
 def run_both(case: dict):
@@ -134,7 +121,7 @@ def run_both(case: dict):
     ref_markets = {}
     for name, m in case["markets"].items():
         inst = plain_instrument(markets[name].instrument)
-        ref_markets[name] = (reference_bars(m, n), inst)
+        ref_markets[name] = (reference_bars(m), inst)
     ref = simulate_portfolio_per_market(ref_markets, case["params"])
     return res, ref, markets
 
