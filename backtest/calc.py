@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from backtest.checks import finite_number
-from backtest.instruments import Instrument, get_instrument
+from backtest.instruments import Instrument
 from backtest.kernels import contracts as _k
+from backtest.presets import get_instrument
 
 __all__ = [
     "annualised_funding", "bankruptcy_price", "borrow_interest", "exposure", "funding_payment",

@@ -202,7 +202,8 @@ def _market(err: _Where, folder: Path, table: dict[str, Any]) -> dict[str, Any]:
 
 
 def _instrument(err: _Where, value: Any) -> Any:
-    from backtest.instruments import Instrument, get_instrument
+    from backtest.instruments import Instrument
+    from backtest.presets import get_instrument
 
     where = "[market].instrument"
     try:

@@ -245,7 +245,7 @@ def _warn(events: list[dict], repairs: dict[str, int], stacklevel: int) -> None:
 def _resolve_instrument(instrument: Any) -> Any:
     """A preset name through the registry; an object is used as is if it has symbol/kind."""
     if isinstance(instrument, str):
-        from backtest.instruments import get_instrument
+        from backtest.presets import get_instrument
 
         instrument = get_instrument(instrument)
     if not (hasattr(instrument, "symbol") and hasattr(instrument, "kind")):

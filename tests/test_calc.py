@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backtest import calc
-from backtest.instruments import Instrument, get_instrument
+from backtest.instruments import Instrument
 from backtest.kernels import contracts as k
+from backtest.presets import get_instrument
 
 # -- the seed article ----------------------------------------------------------------------
 

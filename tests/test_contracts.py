@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from backtest import calc
-from backtest.instruments import TierTable, get_instrument
+from backtest.instruments import TierTable
 from backtest.kernels import contracts as k
+from backtest.presets import get_instrument
 
 _CASE_FILES = (
     Path(__file__).parent / "data" / "exchange_cases.json",  # the copy shipped with the repo
