@@ -318,7 +318,7 @@ def test_margin_equals_maintenance_at_the_liquidation_price(entry: float, levera
     code, cs = inst.settlement_code, inst.contract_size
     wallet = k.notional(code, size, entry, cs) / leverage
     equity = wallet + k.upnl(code, s, size, entry, liq, cs)
-    mm = k.maintenance_margin(inst.rules_code, code, size, entry, liq, cs, np.zeros(1),
+    mm = k.maintenance_margin(inst.rules_code, code, s, size, entry, liq, cs, np.zeros(1),
                               np.array([mmr]), np.zeros(1), 0.0)
     assert equity == pytest.approx(mm, rel=1e-7, abs=1e-9 * wallet)
 

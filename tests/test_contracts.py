@@ -86,8 +86,8 @@ def _binance_equation_holds(price: float, side: int, size: float, entry: float,
                             wallet: float, mmr: float, cum: float) -> None:
     """At the liquidation price, margin + uPnL equals the maintenance margin (kernel MM)."""
     floor, m, c = one_row(mmr, cum)
-    mm = k.maintenance_margin(k.RULES_BINANCE, k.LINEAR, size, entry, price, 1.0, floor, m, c,
-                              0.0)
+    mm = k.maintenance_margin(k.RULES_BINANCE, k.LINEAR, side, size, entry, price, 1.0, floor,
+                              m, c, 0.0)
     equity = wallet + k.upnl(k.LINEAR, side, size, entry, price, 1.0)
     assert equity == pytest.approx(mm, rel=1e-9, abs=1e-6)
 
@@ -135,9 +135,9 @@ def check_binance_faq_cross(case: dict) -> None:
     for pos in i["other_positions"]:
         floor, m, c = one_row(pos["maint_margin_rate"], pos["maint_amount_cum"])
         side = 1 if pos["side"] == "long" else -1
-        other_mm += k.maintenance_margin(k.RULES_BINANCE, k.LINEAR, pos["position_base"],
-                                         pos["entry_price"], pos["mark_price"], 1.0, floor, m,
-                                         c, 0.0)
+        other_mm += k.maintenance_margin(k.RULES_BINANCE, k.LINEAR, side,
+                                         pos["position_base"], pos["entry_price"],
+                                         pos["mark_price"], 1.0, floor, m, c, 0.0)
         other_upnl += k.upnl(k.LINEAR, side, pos["position_base"], pos["entry_price"],
                              pos["mark_price"], 1.0)
     assert other_mm == pytest.approx(i["TMM1_other_maint_margin_usdt"], abs=0.01)
@@ -219,8 +219,8 @@ def check_bitmex_testnet(case: dict) -> None:
     pos_comm = math.ceil(inst.taker_fee * (cost + pos_init + i["pos_cross_satoshi"]))
     # MM from the kernel (bitmex rules: fixed at entry, funding reserve 0 for this long)...
     floor, mmr, cum, _ = inst.tiers.arrays()
-    mm_xbt = k.maintenance_margin(k.RULES_BITMEX, k.LINEAR, cost / 1e8, 1.0, 1.0, 1.0, floor,
-                                  mmr, cum, i["inferred_funding_reserve_rate"])
+    mm_xbt = k.maintenance_margin(k.RULES_BITMEX, k.LINEAR, 1, cost / 1e8, 1.0, 1.0, 1.0,
+                                  floor, mmr, cum, i["inferred_funding_reserve_rate"])
     # ...plus the closing-fee reserve, which also sits in posMargin and so cancels in prices.
     pos_maint = math.ceil(round(mm_xbt * 1e8, 6)) + pos_comm
     assert abs(pos_init - e["posInit"]) <= tol(case, "satoshi_fields_abs")

@@ -83,13 +83,21 @@ def tier_row(tier_floor, value):
 
 
 @njit(cache=True, nogil=True)
-def maintenance_margin(rules, settlement, size, entry, price, contract_size,
-                       tier_floor, tier_mmr, tier_cum, funding_reserve_rate):
+def funding_reserve(side, funding_rate):
+    """BitMEX's maintenance reserve for the next funding payment, a fraction of notional:
+    ``max(0, side * F)`` (only the side that will pay it reserves it)."""
+    reserve = side * funding_rate
+    return reserve if reserve > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def maintenance_margin(rules, settlement, side, size, entry, price, contract_size,
+                       tier_floor, tier_mmr, tier_cum, funding_rate):
     """Maintenance margin (account ccy) of a position valued at ``price``.
 
     ``binance`` uses the notional at ``price``; ``simple`` and ``bitmex`` the notional at
-    entry (their MM is fixed at entry). ``funding_reserve_rate`` (>= 0) is BitMEX's reserve
-    for the next funding payment, ignored by the other rules.
+    entry (their MM is fixed at entry). ``funding_rate`` is the next funding rate, of which
+    BitMEX reserves ``funding_reserve(side, funding_rate)``; the other rules ignore it.
     """
     if rules == RULES_BINANCE:
         value = notional(settlement, size, price, contract_size)
@@ -98,7 +106,7 @@ def maintenance_margin(rules, settlement, size, entry, price, contract_size,
     value = notional(settlement, size, entry, contract_size)
     row = tier_row(tier_floor, value)
     if rules == RULES_BITMEX:
-        return value * (tier_mmr[row] + funding_reserve_rate) - tier_cum[row]
+        return value * (tier_mmr[row] + funding_reserve(side, funding_rate)) - tier_cum[row]
     return value * tier_mmr[row] - tier_cum[row]
 
 
@@ -177,11 +185,9 @@ def liquidation_price(rules, settlement, side, size, entry, wallet, contract_siz
     row = tier_row(tier_floor, value)
     mmr = tier_mmr[row]
     if rules == RULES_BITMEX:
-        reserve = side * funding_rate
-        if reserve < 0.0:
-            reserve = 0.0
         price = solve_price(settlement, side, size, entry, w, contract_size, 0.0,
-                            value * (mmr + reserve) - tier_cum[row])
+                            value * (mmr + funding_reserve(side, funding_rate))
+                            - tier_cum[row])
         return round_toward_entry(price, entry, side, tick)
     return solve_price(settlement, side, size, entry, w, contract_size, 0.0,
                        value * mmr - tier_cum[row])

@@ -102,14 +102,6 @@ N_MARKET_SERIES = 4
 
 
 @njit(cache=True, nogil=True)
-def _funding_reserve(side, bar):
-    """BitMEX's maintenance reserve for the next funding payment: ``max(0, side·F)`` (SPEC §3;
-    only the side that pays it reserves it)."""
-    reserve = side * bar[M_NEXT_FUNDING_RATE]
-    return reserve if reserve > 0.0 else 0.0
-
-
-@njit(cache=True, nogil=True)
 def _margin_level_reserve(st, inst, price, extra_interest):
     """A spot-margin position's term in the cross account's test: margin level
     (assets / (liabilities + interest)) at or below ``m`` across the account is
@@ -126,10 +118,10 @@ def _maintenance_at(st, bar, inst, tiers, x, extra_interest):
     margin the margin-level reserve."""
     if inst[I_KIND] == KIND_SPOT_MARGIN:
         return _margin_level_reserve(st, inst, x, extra_interest)
-    return maintenance_margin(int(inst[I_RULES]), int(inst[I_SETTLEMENT]), st[S_SIZE],
-                              st[S_ENTRY], x, inst[I_CONTRACT_SIZE], tier_column(tiers, 0),
-                              tier_column(tiers, 1), tier_column(tiers, 2),
-                              _funding_reserve(st[S_SIDE], bar))
+    return maintenance_margin(int(inst[I_RULES]), int(inst[I_SETTLEMENT]), st[S_SIDE],
+                              st[S_SIZE], st[S_ENTRY], x, inst[I_CONTRACT_SIZE],
+                              tier_column(tiers, 0), tier_column(tiers, 1),
+                              tier_column(tiers, 2), bar[M_NEXT_FUNDING_RATE])
 
 
 @njit(cache=True, nogil=True)
