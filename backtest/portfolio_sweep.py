@@ -3,7 +3,8 @@
 The market, instrument and signal arrays are built once (``portfolio.PortfolioInputs``);
 each combination is one call of the portfolio kernel and its stats come from the same
 ``PortfolioResult`` code as ``run()``'s, so they are equal exactly. Combinations run on a
-thread pool of Numba's thread count (the kernel releases the GIL). Memory is one
+thread pool of Numba's thread count (the kernel releases the GIL), or in chunks as Dask
+tasks (``executor=``; the inputs are scattered once per worker). Memory is one
 combination's series per thread, never bars × combinations.
 
 Owns no simulation logic; must not import matplotlib.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -46,15 +47,16 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     keyed by market name, as for ``run()``. Returns a ``SweepResult`` whose ``market`` is
     the dict of markets and whose ``run(i)`` re-runs the portfolio.
     """
-    from backtest.sweeps import _MARKET_PARAMS, _expand, _identity, _progress_bar
+    from backtest.sweeps import (
+        _MARKET_PARAMS,
+        _chunk_size,
+        _dask_client,
+        _expand,
+        _identity,
+        _progress_bar,
+    )
 
-    if executor is not None:
-        raise ValueError("sweep(): executor= distributes single-market sweeps; a portfolio "
-                         "sweep runs on this machine's threads. Remove executor=, or sweep "
-                         "each market on the cluster.")
-    if chunk_size is not None:
-        raise ValueError("sweep(): chunk_size= applies to single-market sweeps; a portfolio "
-                         "sweep runs one combination per task. Remove chunk_size=.")
+    client = _dask_client(executor)
     _refuse_signal_sets(signals)
     names, values, codes = _expand(grid)
     fixed = [k for k in _MARKET_PARAMS if k in values]
@@ -72,27 +74,32 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     saved = open_store(store, fingerprint(dict(markets), _identity(scalars, levels),
                                           signal_dict), len(combos), STAT_NAMES)
     done = np.zeros(len(combos), dtype=bool) if saved is None else saved.read_into(stats)
-    threads = numba.get_num_threads()
-    # with a store, a chunk of combinations is saved at a time
-    ranges = todo_ranges(done, len(combos) if saved is None else _STORE_CHUNK * threads)
-
-    def one(i: int) -> None:
-        row = inputs.run(combos[i], validated[i])._stats()
-        stats[i] = [float(row[k]) for k in STAT_NAMES]
-
+    threads = (numba.get_num_threads() if client is None
+               else max(1, sum(client.nthreads().values())))
+    if chunk_size is not None:
+        chunk = _chunk_size(chunk_size, len(combos), threads)
+    elif client is not None:
+        chunk = max(1, -(-len(combos) // (4 * threads)))     # ~4 tasks per worker thread
+    else:   # one pass; with a store, a chunk of combinations is saved at a time
+        chunk = len(combos) if saved is None else _STORE_CHUNK * threads
+    ranges = todo_ranges(done, chunk)
     first = next(iter(markets.values()))
     n_todo = len(combos) - int(done.sum())
     estimate = _EST_SECONDS_PER_BAR * first.n_bars * len(markets) * n_todo / threads
     bar = _progress_bar(progress and estimate > _PROGRESS_AFTER_S, n_todo)
+
+    def finished(lo: int, hi: int) -> None:
+        if saved is not None:
+            saved.save(lo, hi, stats[lo:hi])
+        if bar is not None:
+            bar.update(hi - lo)
+
     started = time.perf_counter()
     try:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for lo, hi in ranges:
-                for _ in pool.map(one, range(lo, hi)):
-                    if bar is not None:
-                        bar.update(1)
-                if saved is not None:
-                    saved.save(lo, hi, stats[lo:hi])
+        if client is None:
+            _run_local(inputs, combos, validated, stats, ranges, threads, finished)
+        else:
+            _run_distributed(client, inputs, combos, validated, stats, ranges, finished)
     finally:
         if bar is not None:
             bar.close()
@@ -102,6 +109,61 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     if saved is not None:
         saved.finish(result.stats)
     return result
+
+
+def combination_stats(inputs: PortfolioInputs, combos: list[dict[str, Any]],
+                      validated: list[list[dict[str, Any]]]) -> np.ndarray:
+    """float64[len(combos), N_STATS]: the stats rows of these combinations, run one after
+    the other (a Dask task; ``run()``'s own result code, so rows equal ``run()``)."""
+    out = np.empty((len(combos), N_STATS))
+    for r, (combo, prms) in enumerate(zip(combos, validated, strict=True)):
+        row = inputs.run(combo, prms)._stats()
+        out[r] = [float(row[k]) for k in STAT_NAMES]
+    return out
+
+
+def _run_local(inputs: PortfolioInputs, combos: list, validated: list, stats: np.ndarray,
+               ranges: list[tuple[int, int]], threads: int,
+               finished: Callable[[int, int], None]) -> None:
+    """One combination per thread-pool task (the kernel releases the GIL)."""
+    def one(i: int) -> None:
+        stats[i] = combination_stats(inputs, combos[i:i + 1], validated[i:i + 1])[0]
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for lo, hi in ranges:
+            list(pool.map(one, range(lo, hi)))
+            finished(lo, hi)
+
+
+def _run_distributed(client: Any, inputs: PortfolioInputs, combos: list, validated: list,
+                     stats: np.ndarray, ranges: list[tuple[int, int]],
+                     finished: Callable[[int, int], None]) -> None:
+    """Chunks of combinations as Dask tasks; the inputs (markets, arrays) are scattered once
+    to every worker. At most two chunks per worker are in flight."""
+    from distributed import as_completed
+
+    if not ranges:
+        return
+    shared = client.scatter(inputs, broadcast=True)
+    in_flight = max(2, 2 * len(client.nthreads()))
+    where: dict = {}
+
+    def submit(lo: int, hi: int) -> Any:
+        future = client.submit(combination_stats, shared, combos[lo:hi], validated[lo:hi],
+                               pure=False)
+        where[future.key] = (lo, hi)
+        return future
+
+    queue = as_completed([submit(*r) for r in ranges[:in_flight]], with_results=True)
+    pending = iter(ranges[in_flight:])
+    for future, result in queue:
+        lo, hi = where.pop(future.key)
+        stats[lo:hi] = result
+        finished(lo, hi)
+        nxt = next(pending, None)
+        if nxt is not None:
+            queue.add(submit(*nxt))
+    client.cancel(shared)
 
 
 def _refuse_signal_sets(signals: tuple[Any, ...]) -> None:

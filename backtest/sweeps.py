@@ -72,7 +72,7 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
     market : Market or dict of name -> Market
         From ``bt.load_market``. A dict sweeps a portfolio with one wallet
         (``backtest.portfolio_sweep``): signals are then dicts keyed by market name, as
-        for ``run()``; no signal sets, ``executor`` or ``chunk_size``.
+        for ``run()``; no signal sets.
     entries, exits, short_entries, short_exits : signal, dict or DataFrame, optional
         One boolean series/array on ``market.index`` (used by every combination), or named
         signal sets: a dict ``name -> series`` or a DataFrame with one column per set. All
@@ -85,8 +85,10 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
         scattered once to every worker, chunks of parameter rows are sent as tasks (each
         worker uses its Numba threads); the stats equal the local ones bit for bit.
     chunk_size : int, optional
-        Combinations per kernel call (memory is O(chunk_size × state)); default picks
-        about 20 chunks, a multiple of threads × ``TILE``, at most 65,536.
+        Combinations per kernel call, Dask task or store chunk (memory is
+        O(chunk_size × state)); default picks about 20 chunks, a multiple of threads ×
+        ``TILE``, at most 65,536 (a portfolio: all at once, ~4 Dask tasks per worker
+        thread, or 8 per thread between two saves to a store).
     store : str or os.PathLike, optional
         A directory that keeps the stats on disk, chunk by chunk, as they finish
         (``backtest.sweep_store``): call ``sweep()`` again with the same inputs and the

@@ -112,9 +112,30 @@ def test_portfolio_sweep_refusals(portfolio):
     markets, entries, exits = portfolio
     with pytest.raises(ValueError, match="several signal sets"):
         bt.sweep(markets, entries={"BTC": {"fast": entries["BTC"]}}, leverage=[1, 2])
-    with pytest.raises(ValueError, match="executor="):
+    with pytest.raises(TypeError, match="executor"):
         bt.sweep(markets, entries=entries, leverage=[1, 2], executor=object())
+    with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+        bt.sweep(markets, entries=entries, leverage=[1, 2], chunk_size=0)
     with pytest.raises(ValueError, match="cannot be swept"):
         bt.sweep(markets, entries=entries, settlement_price=[1.0, 2.0])
     with pytest.raises(ValueError, match=r"leverage.*combination \{'leverage': 500"):
         bt.sweep(markets, entries=entries, leverage=[1, 500], progress=False)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # stops beyond 40x liquidation
+def test_chunked_and_dask_portfolio_sweeps_give_the_local_stats(portfolio):
+    markets, entries, exits = portfolio
+    grid = dict(margin_mode=["isolated", "cross"], leverage=[2, 10, 40], stop_loss=[None, 0.05],
+                size=0.4, progress=False)
+    local = bt.sweep(markets, entries=entries, exits=exits, **grid)
+    chunked = bt.sweep(markets, entries=entries, exits=exits, chunk_size=5, **grid)
+    np.testing.assert_array_equal(chunked._values, local._values)
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        remote = bt.sweep(markets, entries=entries, exits=exits, executor=client,
+                          chunk_size=5, **grid)
+    np.testing.assert_array_equal(remote._values, local._values)
+    assert remote.stats.index.equals(local.stats.index)
+
