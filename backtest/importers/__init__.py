@@ -112,6 +112,7 @@ def import_files(fmt: str, sources: str | os.PathLike[str] | Sequence[str | os.P
         raise ValueError(f"data import {fmt}: no source files given.")
     label = str(paths[0]) + (f" (+{len(paths) - 1} more file(s))" if len(paths) > 1 else "")
     parts = [_parse(fmt, p, options) for p in paths]
+    step_given = None
     for p in parts:
         if len(p.frame) == 0:
             raise DataError(f"{p.label}: no data rows. Fix: leave the file out or download "
@@ -119,7 +120,8 @@ def import_files(fmt: str, sources: str | os.PathLike[str] | Sequence[str | os.P
     notes = [n for p in parts for n in p.notes]
     if fmt == "bitmex-trades":
         trades, more = bitmex.merge_trades(parts)
-        frame, agg = bitmex.trades_to_bars(trades, bitmex.parse_interval(str(interval)))
+        step_given = bitmex.parse_interval(str(interval))
+        frame, agg = bitmex.trades_to_bars(trades, step_given)
         more += agg
     else:
         kinds = {"rate" in p.frame for p in parts}
@@ -130,9 +132,9 @@ def import_files(fmt: str, sources: str | os.PathLike[str] | Sequence[str | os.P
         frame, more = c.merge(parts, cols)
     finish = c.finish_funding if "rate" in frame else c.finish_bars
     out, checked, step = finish(frame, label)
-    out.attrs = {"kind": "funding" if "rate" in out else "bars", "interval_ns": int(step),
-                 "notes": notes + more + checked, "format": fmt,
-                 "sources": [str(p) for p in paths]}
+    out.attrs = {"kind": "funding" if "rate" in out else "bars",
+                 "interval_ns": int(step_given or step), "notes": notes + more + checked,
+                 "format": fmt, "sources": [str(p) for p in paths]}
     return out
 
 

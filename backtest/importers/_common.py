@@ -91,8 +91,9 @@ def _zip_member(raw: bytes, label: str) -> tuple[bytes, str]:
 def read_csv(raw: bytes, label: str, header: bool) -> pd.DataFrame:
     """All cells as text (``header=False``: columns numbered 0, 1, ...)."""
     try:
+        # only an empty cell is missing: 'n/a' or 'null' are shown as written in messages
         return pd.read_csv(io.BytesIO(raw), header=0 if header else None, dtype=str,
-                           skip_blank_lines=True)
+                           skip_blank_lines=True, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{label}: cannot parse as CSV ({type(exc).__name__}: {exc}). "
                         "Expected comma-separated text. Fix: check that the file is complete "
@@ -127,13 +128,14 @@ def numbers(s: pd.Series, part_label: str, col: str, lines: np.ndarray, where: s
     return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
-def epoch_ns(values: np.ndarray, part_label: str, col: str, lines: np.ndarray,
+def epoch_ns(s: pd.Series, part_label: str, col: str, lines: np.ndarray,
              unit: str | None = None, where: str = "line") -> tuple[np.ndarray, str]:
-    """Epoch numbers to int64 ns; ``unit`` None detects s/ms/us/ns from the magnitude (one
-    unit per file: a mix is an error). Returns ``(ns, unit)``."""
-    mag = np.abs(values)
-    detected = np.select([mag < lim for lim, _ in _UNIT_LIMITS], [u for _, u in _UNIT_LIMITS],
-                         "ns")
+    """Epoch numbers (text or numbers) to int64 ns, exactly for integers; ``unit`` None
+    detects s/ms/us/ns from the magnitude (one unit per file: a mix is an error).
+    Returns ``(ns, unit)``."""
+    values = numbers(s, part_label, col, lines, where)
+    detected = np.select([np.abs(values) < lim for lim, _ in _UNIT_LIMITS],
+                         [u for _, u in _UNIT_LIMITS], "ns")
     if unit is None:
         unit = str(detected[0]) if len(detected) else "ms"
         odd = np.flatnonzero(detected != unit)
@@ -144,9 +146,12 @@ def epoch_ns(values: np.ndarray, part_label: str, col: str, lines: np.ndarray,
                             f"({values[0]:.0f}) but {where} {int(lines[i])} like "
                             f"{UNIT_WORDS[str(detected[i])]} ({values[i]:.0f}). Expected one "
                             "unit per file. Fix: split the file where the unit changes.")
-    scaled = np.round(values.astype(np.float64) * UNIT_NS[unit]) if values.dtype.kind == "f" \
-        else values.astype(np.int64) * UNIT_NS[unit]
-    return np.asarray(scaled, dtype=np.int64), unit
+    exact = pd.to_numeric(s)
+    if pd.api.types.is_integer_dtype(exact):
+        return np.asarray(exact, dtype=np.int64) * UNIT_NS[unit], unit
+    whole = np.floor(values)  # fractions of a unit: whole units exactly, the rest rounded
+    ns = whole.astype(np.int64) * UNIT_NS[unit] + np.round((values - whole) * UNIT_NS[unit])
+    return np.asarray(ns, dtype=np.int64), unit
 
 
 def check_file_order(part: Part, strict: bool = False) -> None:
@@ -197,7 +202,7 @@ def _conflict_message(parts: list[Part], both: pd.DataFrame, first: np.ndarray,
     i, j = int(first[c]), int(dup[c])
     pi, pj = (parts[int(both["_part"].iloc[k])] for k in (i, j))
     ri, rj = int(both["_row"].iloc[i]), int(both["_row"].iloc[j])
-    diffs = ", ".join(f"{col} {both[col].iloc[i]!r} vs {both[col].iloc[j]!r}"
+    diffs = ", ".join(f"{col} {float(both[col].iloc[i])!r} vs {float(both[col].iloc[j])!r}"
                       for col, d in zip(cols, differ[c], strict=True) if d)
     return (f"{pi.at(ri)} and {pj.at(rj)}: both have timestamp "
             f"{v.fmt_ts(both['timestamp'].iloc[i])} with different values ({diffs}); "

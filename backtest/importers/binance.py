@@ -50,8 +50,7 @@ def parse_klines(path: str | Path, mark: bool = False) -> c.Part:
     raw, label = c.read_bytes(path)
     df, header = _table(raw, label, KLINE_COLUMNS)
     lines = np.arange(len(df), dtype=np.int64) + 1 + int(header)
-    times = c.numbers(df["open_time"], label, "open_time", lines)
-    ns, unit = c.epoch_ns(times, label, "open_time", lines)
+    ns, unit = c.epoch_ns(df["open_time"], label, "open_time", lines)
     frame = pd.DataFrame({"timestamp": ns})
     for col in ("open", "high", "low", "close"):
         frame[col] = c.numbers(df[col], label, col, lines)
@@ -81,8 +80,7 @@ def parse_funding(path: str | Path, symbol: str | None = None) -> c.Part:
         return _funding_json(raw, label, symbol)
     df, header = _table(raw, label, FUNDING_CSV_COLUMNS)
     lines = np.arange(len(df), dtype=np.int64) + 1 + int(header)
-    ns, unit = c.epoch_ns(c.numbers(df["calc_time"], label, "calc_time", lines), label,
-                          "calc_time", lines)
+    ns, unit = c.epoch_ns(df["calc_time"], label, "calc_time", lines)
     rate = c.numbers(df["last_funding_rate"], label, "last_funding_rate", lines)
     hours = c.numbers(df["funding_interval_hours"], label, "funding_interval_hours", lines,
                       required=False)
@@ -112,8 +110,7 @@ def _funding_json(raw: bytes, label: str, symbol: str | None) -> c.Part:
                         "fundingRate (fraction). Fix: pass the fundingRate REST response.")
     lines = np.arange(len(df), dtype=np.int64)
     df, lines = select_symbol(df, lines, label, symbol)
-    ns, unit = c.epoch_ns(c.numbers(df["fundingTime"], label, "fundingTime", lines, "item"),
-                          label, "fundingTime", lines, where="item")
+    ns, unit = c.epoch_ns(df["fundingTime"], label, "fundingTime", lines, where="item")
     rate = c.numbers(df["fundingRate"], label, "fundingRate", lines, "item")
     notes = [f"{label}: REST JSON, fundingTime in {c.UNIT_WORDS[unit]}"]
     return c.Part(label, pd.DataFrame({"timestamp": ns, "rate": rate}), lines, "item", notes)

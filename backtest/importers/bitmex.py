@@ -106,9 +106,9 @@ def merge_trades(parts: list[c.Part]) -> tuple[pd.DataFrame, list[str]]:
         raise DataError(f"{parts[int(r['_part'])].label} line {int(r['_line'])} and "
                         f"{parts[int(a['_part'])].label} line {int(a['_line'])}: trade "
                         f"{again['match_id'].iloc[k]} at {v.fmt_ts(a['timestamp'])} differs "
-                        f"(price {r['price']!r} vs {a['price']!r}, size {r['size']!r} vs "
-                        f"{a['size']!r}). Fix: find out which file is right and drop the "
-                        "other; nothing is dropped silently.")
+                        f"(price {float(r['price'])!r} vs {float(a['price'])!r}, size "
+                        f"{float(r['size'])!r} vs {float(a['size'])!r}). Fix: find out which "
+                        "file is right and drop the other; nothing is dropped silently.")
     note = f"{int(rep.sum()):,} trade(s) repeated in overlapping files (same trdMatchID) kept once"
     return both[~rep].reset_index(drop=True), [note]
 

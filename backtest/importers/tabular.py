@@ -43,8 +43,7 @@ def parse_freqtrade(path: str | Path) -> c.Part:
                         "OHLCV JSON file (not trades).")
     df = pd.DataFrame(rows, columns=list(FREQTRADE_COLUMNS))
     lines = np.arange(len(df), dtype=np.int64)
-    ns, unit = c.epoch_ns(c.numbers(df["date"], label, "date", lines, "item"), label, "date",
-                          lines, where="item")
+    ns, unit = c.epoch_ns(df["date"], label, "date", lines, where="item")
     frame = _ohlcv(df, label, lines, "item", ns)
     return c.Part(label, frame, lines, "item", [f"{label}: freqtrade JSON, times in "
                                                 f"{c.UNIT_WORDS[unit]}"])
@@ -150,7 +149,7 @@ def _csv_times(s: pd.Series, label: str, col: str, lines: np.ndarray, unit: str 
     """Times of the generic CSV as int64 ns UTC and a note saying how they were read."""
     numeric = pd.to_numeric(s, errors="coerce")
     if unit != "iso" and (unit is not None or numeric.notna().all()):
-        ns, used = c.epoch_ns(c.numbers(s, label, col, lines), label, col, lines, unit)
+        ns, used = c.epoch_ns(s, label, col, lines, unit)
         how = "given with --unit" if unit else "detected from the magnitude"
         return ns, f"'{col}' in epoch {c.UNIT_WORDS[used]} ({how})"
     text = s.astype(str).str.strip()
