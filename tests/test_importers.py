@@ -355,6 +355,11 @@ def test_csv_funding_and_missing_columns(tmp_path, capsys):
     code, _, err = cli(capsys, "data", "import", "csv", nodate, "--out", tmp_path / "o.parquet")
     assert code == 2 and "missing time column 'timestamp'" in err
     assert "--timestamp-column date" in err
+    novol = write(tmp_path / "v.csv", ["2024-01-01 00:00,1,2,1,2,NaN", "2024-01-01 01:00,2,3,1,3,"],
+                  "timestamp,open,high,low,close,volume")
+    assert import_files("csv", novol)["volume"].isna().all()
+    code, text, _ = cli(capsys, "data", "import", "csv", novol, "--out", tmp_path / "v.parquet")
+    assert code == 0 and "volume: null" in text
     bad = generic(tmp_path / "c.csv", range(4), "timestamp,open,high,low,close_price,volume,n")
     with pytest.raises(DataError, match=r"missing column\(s\) \['close'\].*'close_price'"):
         import_files("csv", bad)

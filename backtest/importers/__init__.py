@@ -128,7 +128,7 @@ def import_files(fmt: str, sources: str | os.PathLike[str] | Sequence[str | os.P
         if len(kinds) > 1:
             raise DataError(f"{label}: some files are bars and some funding. Fix: import them "
                             "separately.")
-        cols = ["rate"] if "rate" in parts[0].frame else list(parts[0].frame.columns[1:])
+        cols = list(dict.fromkeys(k for p in parts for k in p.frame.columns[1:]))
         frame, more = c.merge(parts, cols)
     finish = c.finish_funding if "rate" in frame else c.finish_bars
     out, checked, step = finish(frame, label)

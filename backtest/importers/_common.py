@@ -112,12 +112,14 @@ def looks_numeric(text: object) -> bool:
 def numbers(s: pd.Series, part_label: str, col: str, lines: np.ndarray, where: str = "line",
             required: bool = True) -> np.ndarray:
     """float64 of a text/number column; a non-number is an error, an empty cell is an error
-    when ``required`` (prices) and NaN otherwise (volume)."""
+    when ``required`` (prices) and NaN otherwise (volume, where ``NaN`` text is also taken)."""
     values = pd.to_numeric(s, errors="coerce")
     text = s.astype("string").str.strip()
     bad = values.isna() & s.notna() & (text != "")
     if required:
         bad |= s.isna() | (text == "")
+    else:  # an optional column may say NaN for "not known"
+        bad &= text.str.lower() != "nan"
     idx = np.flatnonzero(bad.to_numpy(dtype=bool))
     if idx.size:
         i = int(idx[0])
