@@ -34,6 +34,20 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return 0 if ok else 2
 
 
+def _cmd_data_import(args: argparse.Namespace) -> int:
+    from backtest.importers import import_files, summary, write_parquet
+
+    out = Path(args.out)
+    if any(Path(s).resolve() == out.resolve() for s in args.sources):
+        raise ValueError(f"--out {out}: is also a source file; the import would replace its "
+                         "own input. Fix: pass another --out path.")
+    frame = import_files(args.format, args.sources, symbol=args.symbol, interval=args.interval,
+                         timestamp_column=args.timestamp_column, unit=args.unit,
+                         timestamp_is=args.timestamp_is)
+    print(summary(frame, write_parquet(frame, out)))
+    return 0
+
+
 def _cmd_calc_liquidation(args: argparse.Namespace) -> int:
     from backtest.calc import liquidation_table
 
@@ -206,6 +220,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_import(data_sub: Any) -> None:
+    """``backtest data import FORMAT SRC... --out DST.parquet`` and its options."""
+    from backtest.importers import FORMATS
+
+    imp = data_sub.add_parser("import", help="convert exchange/tool exports to our Parquet "
+                              "schema (bars or funding)")
+    imp.add_argument("format", metavar="FORMAT", help="one of: " + ", ".join(FORMATS))
+    imp.add_argument("sources", nargs="+", metavar="SRC",
+                     help="source files (CSV/JSON, .gz, .zip; freqtrade .feather), merged in "
+                          "time order")
+    imp.add_argument("--out", required=True, metavar="DST.parquet", help="Parquet file to write")
+    imp.add_argument("--symbol", default=None, help="bitmex-*, binance-funding: symbol to keep")
+    imp.add_argument("--interval", default=None,
+                     help="bitmex-trades (required): bar length, e.g. 1m, 15m, 1h, 1d")
+    imp.add_argument("--timestamp-column", default=None,
+                     help="csv: name of the time column (default: timestamp)")
+    imp.add_argument("--unit", default=None,
+                     help="csv: s, ms, us, ns (epoch numbers) or iso (text); default: detected")
+    imp.add_argument("--timestamp-is", default=None, choices=["open", "close"],
+                     help="csv: the time is the bar open (default) or close time")
+    imp.set_defaults(handler=_cmd_data_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backtest",
@@ -220,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--gaps", choices=["error", "warn"], default="warn",
                        help="treat irregular bar spacing as an error or a warning")
     check.set_defaults(handler=_cmd_data_check)
+    _add_import(data_sub)
 
     calc = sub.add_parser("calc", help="margin calculator (the seed article's formulas)")
     calc_sub = calc.add_subparsers(dest="calc_command", required=True)
