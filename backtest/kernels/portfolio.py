@@ -111,8 +111,8 @@ def _adverse_terms(st, bar, inst, tiers):
     if bar[M_FUNDING_COUNT] != 0.0:
         pay = funding_payment(settle, side, q, bar[M_MARK_OPEN], bar[M_FUNDING_RATE], cs)
     mm = maintenance_margin(int(inst[I_RULES]), settle, q, st[S_ENTRY], x, cs,
-                            tier_column(tiers, 0), tier_column(tiers, 1),
-                            tier_column(tiers, 2), _funding_reserve(side, bar))
+                            tier_column(tiers, int(0)), tier_column(tiers, int(1)),
+                            tier_column(tiers, int(2)), _funding_reserve(side, bar))
     return upnl(settle, side, q, st[S_ENTRY], x, cs), pay, mm
 
 
@@ -237,7 +237,7 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
             fee = p[P_LIQUIDATION_FEE] * notional(settle, q, price, cs)
         st[S_WALLET] = wallet
         st[S_N_TRADE_ROWS] = n_trades
-        close_position(st, p, t, price, gross, fee, R_LIQUIDATION, trades)
+        close_position(st, p, t, price, gross, fee, int(R_LIQUIDATION), trades)
         if int(st[S_N_TRADE_ROWS]) > n_trades:
             trade_market[n_trades] = j
             n_trades += 1

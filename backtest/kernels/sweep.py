@@ -7,7 +7,7 @@ writes ``out[c]`` (float64[N_STATS], ``stats.STAT_NAMES``) for their rows ``c`` 
 of the uint8 signal bitmask ``signals[n_bars, n_sets]``). ``md`` is the bar-major market
 matrix and ``inst``/``tiers`` the instrument arrays, as for ``simulate``. Nothing per bar is
 stored: each combination keeps a state row (``records.S_*``) and ``step_bar`` writes into
-trade/event matrices with zero rows, so it only counts. ``backtest/sweeps.py`` runs one
+zero-length trade/event buffers, so it only counts. ``backtest/sweeps.py`` runs one
 block per thread (``nogil``); every combination is an independent sequence of bars, so the
 results depend neither on blocks, tiles nor threads.
 
@@ -69,9 +69,7 @@ from backtest.kernels.records import (
     M_MARK_OPEN,
     M_OPEN,
     N_BAR,
-    N_EVENT_COLS,
     N_STATE,
-    N_TRADE_COLS,
     P_FILL,
     P_INITIAL_CAPITAL,
     P_SIGNAL_SET,
@@ -330,7 +328,7 @@ def flat_pass(h, n):
         h[H_M2 * TILE + c] += delta * (0.0 - mean1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _is_active(h, c):
     """Lane ``c`` holds a position or (not ruined) a resting entry order."""
     return h[H_SIDE * TILE + c] != 0.0 or (h[H_PENDING * TILE + c] != 0.0
@@ -609,8 +607,10 @@ def sweep_block(params, md, inst, tiers, signals, bar_ns, fast, out, bounds, blo
     perm = np.empty(TILE, dtype=np.int64)
     funded = np.empty((TILE, N_STATE))
     bar = np.empty(N_BAR)
-    trades = np.empty((0, N_TRADE_COLS))
-    events = np.empty((0, N_EVENT_COLS))
+    # zero-length and 1-D like simulate's buffers, so that the step helpers compiled for
+    # run() (same argument types) serve the sweep too instead of being compiled again
+    trades = np.empty(0)
+    events = np.empty(0)
     rows = np.empty((TILE, params.shape[1]))
     stats = np.empty(out.shape[1])
     for i in range(block, bounds.shape[0], n_blocks):
