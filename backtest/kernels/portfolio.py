@@ -79,6 +79,7 @@ from backtest.kernels.records import (
     S_WALLET,
 )
 from backtest.kernels.simulate import grow_buffer as _grow
+from backtest.kernels.simulate import rows_of
 from backtest.kernels.step import (
     RUIN_FRACTION,
     close_position,
@@ -256,7 +257,8 @@ def _any_open(states):
 @njit(cache=True, nogil=True)
 def _grow_index(rows, used):
     bigger = np.empty(rows.shape[0] * 2, dtype=np.int64)
-    bigger[:used] = rows[:used]
+    for i in range(used):   # a loop, not a slice copy: see simulate.grow_buffer
+        bigger[i] = rows[i]
     return bigger
 
 
@@ -357,7 +359,7 @@ def simulate_portfolio(ps, md, insts, tiers, signals, bar_ns):
             min_isolated = min(min_isolated, states[j, S_MIN_LIQ_DISTANCE])
     min_liq = (min_cross if cross else min_isolated) if exposed else np.nan
     return (equity_out, wallet_out, per_market,
-            trades[:n_trades * N_TRADE_COLS].copy().reshape(n_trades, N_TRADE_COLS),
+            rows_of(trades, n_trades, int(N_TRADE_COLS)),
             trade_market[:n_trades].copy(),
-            events[:n_events * N_EVENT_COLS].copy().reshape(n_events, N_EVENT_COLS),
+            rows_of(events, n_events, int(N_EVENT_COLS)),
             event_market[:n_events].copy(), min_liq)

@@ -478,7 +478,8 @@ def _prefund(t, row, h, q, c, p, bar, inst, tiers, scratch):
     if h[H_SIDE * TILE + c] == 0.0 or h[H_RUINED * TILE + c] != 0.0:
         return
     _to_row(h, c, row)
-    scratch[:] = row
+    for i in range(N_STATE):   # element loops, not slices: see simulate.grow_buffer
+        scratch[i] = row[i]
     settle_funding(scratch, p, t, bar, inst, tiers)
     _to_hot(h, q, c, scratch)
 
@@ -486,7 +487,8 @@ def _prefund(t, row, h, q, c, p, bar, inst, tiers, scratch):
 @njit(cache=True, nogil=True)
 def _commit_funding(row, scratch):
     if scratch[S_SIDE] != 0.0:
-        row[:] = scratch
+        for i in range(N_STATE):
+            row[i] = scratch[i]
 
 
 @njit(cache=True, nogil=True)
@@ -617,9 +619,12 @@ def sweep_block(params, md, inst, tiers, signals, bar_ns, fast, out, bounds, blo
         lo = bounds[i, 0]
         hi = bounds[i, 1]
         tile = rows[:hi - lo]
-        tile[:] = params[lo:hi]
+        for r in range(hi - lo):
+            for j in range(params.shape[1]):
+                tile[r, j] = params[lo + r, j]
         _run_tile(tile, md, inst, tiers, signals, fast, state, h, q, perm, flags, bar, funded,
                   trades, events)
         for c in range(hi - lo):
             finalize_stats(state[c], tile[c], n_bars, bar_ns, stats)
-            out[lo + c] = stats
+            for j in range(stats.shape[0]):
+                out[lo + c, j] = stats[j]
