@@ -90,6 +90,7 @@ from backtest.kernels.records import (
     S_WALLET,
 )
 from backtest.kernels.simulate import grow_buffer as _grow
+from backtest.kernels.simulate import rows_of
 from backtest.kernels.step import (
     RUIN_FRACTION,
     close_position,
@@ -120,8 +121,8 @@ def _maintenance_at(st, bar, inst, tiers, x, extra_interest):
         return _margin_level_reserve(st, inst, x, extra_interest)
     return maintenance_margin(int(inst[I_RULES]), int(inst[I_SETTLEMENT]), st[S_SIDE],
                               st[S_SIZE], st[S_ENTRY], x, inst[I_CONTRACT_SIZE],
-                              tier_column(tiers, 0), tier_column(tiers, 1),
-                              tier_column(tiers, 2), bar[M_NEXT_FUNDING_RATE])
+                              tier_column(tiers, int(0)), tier_column(tiers, int(1)),
+                              tier_column(tiers, int(2)), bar[M_NEXT_FUNDING_RATE])
 
 
 @njit(cache=True, nogil=True)
@@ -272,7 +273,7 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
             fee = p[P_LIQUIDATION_FEE] * notional(settle, q, price, cs)
         st[S_WALLET] = wallet
         st[S_N_TRADE_ROWS] = n_trades
-        close_position(st, p, t, price, gross, fee, R_LIQUIDATION, trades)
+        close_position(st, p, t, price, gross, fee, int(R_LIQUIDATION), trades)
         if int(st[S_N_TRADE_ROWS]) > n_trades:
             trade_market[n_trades] = j
             n_trades += 1
@@ -291,7 +292,8 @@ def _any_open(states):
 @njit(cache=True, nogil=True)
 def _grow_index(rows, used):
     bigger = np.empty(rows.shape[0] * 2, dtype=np.int64)
-    bigger[:used] = rows[:used]
+    for i in range(used):   # a loop, not a slice copy: see simulate.grow_buffer
+        bigger[i] = rows[i]
     return bigger
 
 
@@ -392,7 +394,7 @@ def simulate_portfolio(ps, md, insts, tiers, signals, bar_ns):
             min_isolated = min(min_isolated, states[j, S_MIN_LIQ_DISTANCE])
     min_liq = (min_cross if cross else min_isolated) if exposed else np.nan
     return (equity_out, wallet_out, per_market,
-            trades[:n_trades * N_TRADE_COLS].copy().reshape(n_trades, N_TRADE_COLS),
+            rows_of(trades, n_trades, int(N_TRADE_COLS)),
             trade_market[:n_trades].copy(),
-            events[:n_events * N_EVENT_COLS].copy().reshape(n_events, N_EVENT_COLS),
+            rows_of(events, n_events, int(N_EVENT_COLS)),
             event_market[:n_events].copy(), min_liq)

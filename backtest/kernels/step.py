@@ -20,6 +20,11 @@ Arguments shared by the helpers:
 Every array argument is 1-D on purpose: Numba reference-counts 2-D arrays and tuples of
 arrays passed to a function at every call (~40-70 ns), which would dominate the bar.
 
+Constant arguments are passed as ``int(R_END)`` / ``bool(True)``, never bare: Numba types a
+bare constant as a literal and compiles a separate copy of the callee for every distinct
+literal it is called with (``close_position`` was compiled 14 times, ``record_event`` 22),
+which was most of the cold-start compile time. The wrapped value is a plain int64/bool.
+
 No Python objects, no exceptions, no prints. Imports numpy, numba and kernels only.
 """
 
@@ -246,8 +251,8 @@ def update_liquidation(st, p, t, bar, inst, tiers):
                                                   st[S_TRADE_INTEREST], inst[I_MARGIN_LEVEL])
         return
     st[S_LIQ] = liquidation_price(rules, settle, side, st[S_SIZE], st[S_ENTRY], wallet,
-                                  inst[I_CONTRACT_SIZE], tier_column(tiers, 0),
-                                  tier_column(tiers, 1), tier_column(tiers, 2),
+                                  inst[I_CONTRACT_SIZE], tier_column(tiers, int(0)),
+                                  tier_column(tiers, int(1)), tier_column(tiers, int(2)),
                                   bar[M_NEXT_FUNDING_RATE], 0.0, 0.0, inst[I_TICK])
 
 
@@ -328,7 +333,7 @@ def liquidate(st, p, t, mark_open, at_open, inst, trades):
         if at_open and negative_equity and side * (mark_open - bankrupt) < 0.0:
             price = mark_open
             gross = upnl(settle, side, q, st[S_ENTRY], price, cs)
-        close_position(st, p, t, price, gross, 0.0, R_LIQUIDATION, trades)
+        close_position(st, p, t, price, gross, 0.0, int(R_LIQUIDATION), trades)
         return
     price = mark_open if at_open else st[S_LIQ]
     gross = upnl(settle, side, q, st[S_ENTRY], price, cs)
@@ -339,7 +344,7 @@ def liquidate(st, p, t, mark_open, at_open, inst, trades):
             price = bankrupt
         if gross - fee < -backing:
             fee = gross + backing
-    close_position(st, p, t, price, gross, fee, R_LIQUIDATION, trades)
+    close_position(st, p, t, price, gross, fee, int(R_LIQUIDATION), trades)
 
 
 @njit(cache=True, nogil=True)
@@ -376,18 +381,18 @@ def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, even
     if lot > 0.0:
         q = np.floor(q / lot + 1e-9) * lot
     if not (q > 0.0):
-        record_event(st, events, t, EV_SIZE_ZERO, q)
+        record_event(st, events, t, int(EV_SIZE_ZERO), q)
         return
     value = notional(settle, q, price, cs)
     margin = value / leverage
     fee = fee_rate * value
     # Checked in the order docs/semantics.md lists them ("Sizing").
     if margin + fee > wallet * (1.0 + 1e-12):
-        record_event(st, events, t, EV_INSUFFICIENT_MARGIN, margin + fee)
+        record_event(st, events, t, int(EV_INSUFFICIENT_MARGIN), margin + fee)
         return
-    max_leverage = tier_column(tiers, 3)[tier_row(tier_column(tiers, 0), value)]
+    max_leverage = tier_column(tiers, int(3))[tier_row(tier_column(tiers, int(0)), value)]
     if leverage > max_leverage * (1.0 + 1e-12):
-        record_event(st, events, t, EV_LEVERAGE_ABOVE_TIER, value)
+        record_event(st, events, t, int(EV_LEVERAGE_ABOVE_TIER), value)
         return
     st[S_WALLET] -= fee
     st[S_FEES_PAID] += fee
@@ -450,18 +455,18 @@ def fill_stop(st, p, t, level, reason, gap_open, at_open, inst, trades, events):
     if p[P_STOP_ORDER] == ORDER_LIMIT:
         limit = level * (1.0 - side * p[P_STOP_LIMIT_OFFSET])
         if not at_open:
-            close_at_market(st, p, t, level, p[P_TAKER_FEE], False, reason, inst, trades)
+            close_at_market(st, p, t, level, p[P_TAKER_FEE], bool(False), reason, inst, trades)
         elif side * (gap_open - limit) >= 0.0:
-            close_at_market(st, p, t, gap_open, p[P_TAKER_FEE], False, reason, inst, trades)
+            close_at_market(st, p, t, gap_open, p[P_TAKER_FEE], bool(False), reason, inst, trades)
         else:
             st[S_STOP_LIMIT] = limit
             st[S_STOP_LIMIT_REASON] = reason
-            record_event(st, events, t, EV_STOP_LIMIT_RESTING, limit)
+            record_event(st, events, t, int(EV_STOP_LIMIT_RESTING), limit)
         return
     price = level
     if at_open and side * (gap_open - level) < 0.0:
         price = gap_open
-    close_at_market(st, p, t, price, p[P_TAKER_FEE], True, reason, inst, trades)
+    close_at_market(st, p, t, price, p[P_TAKER_FEE], bool(True), reason, inst, trades)
 
 
 @njit(cache=True, nogil=True)
@@ -486,32 +491,33 @@ def check_open(st, p, t, bar, inst, trades, events):
     mark_open = bar[M_MARK_OPEN]
     last_open = bar[M_OPEN]
     if side * (mark_open - st[S_LIQ]) <= 0.0:
-        liquidate(st, p, t, mark_open, True, inst, trades)
+        liquidate(st, p, t, mark_open, bool(True), inst, trades)
         return
     trig_open = mark_open if p[P_STOP_TRIGGER] == TRIGGER_MARK else last_open
     if st[S_STOP_LIMIT] == st[S_STOP_LIMIT]:
         if side * (last_open - st[S_STOP_LIMIT]) >= 0.0:
-            close_at_market(st, p, t, last_open, p[P_TAKER_FEE], False,
+            close_at_market(st, p, t, last_open, p[P_TAKER_FEE], bool(False),
                             int(st[S_STOP_LIMIT_REASON]), inst, trades)
         return
     level, reason = effective_stop(st, p)
     if level == level and side * (trig_open - level) <= 0.0:
-        fill_stop(st, p, t, level, reason, last_open, True, inst, trades, events)
+        fill_stop(st, p, t, level, reason, last_open, bool(True), inst, trades, events)
         return
     tp = st[S_TAKE_PROFIT]
     if tp == tp and side * (last_open - tp) >= 0.0:
-        close_at_market(st, p, t, last_open, p[P_MAKER_FEE], False, R_TAKE_PROFIT, inst, trades)
+        close_at_market(st, p, t, last_open, p[P_MAKER_FEE], bool(False), int(R_TAKE_PROFIT),
+                        inst, trades)
 
 
 @njit(cache=True, nogil=True)
 def enter(st, p, t, side, price, hours, bar, inst, tiers, trades, events):
     """An entry signal for ``side`` executing at ``price``: open, reverse or ignore."""
     if st[S_SIDE] == side:
-        record_event(st, events, t, EV_ENTRY_IGNORED, side)
+        record_event(st, events, t, int(EV_ENTRY_IGNORED), side)
         return
     if st[S_SIDE] != 0.0:
-        close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_REVERSE, inst, trades)
-    open_position(st, p, t, side, price, False, hours, bar, inst, tiers, events)
+        close_at_market(st, p, t, price, p[P_TAKER_FEE], bool(True), int(R_REVERSE), inst, trades)
+    open_position(st, p, t, side, price, bool(False), hours, bar, inst, tiers, events)
 
 
 @njit(cache=True, nogil=True)
@@ -521,18 +527,18 @@ def process_signals(st, p, t, ts, code, price, signal_close, bar, inst, tiers, t
     long_entry = (code & SIG_ENTRY) != 0
     short_entry = (code & SIG_SHORT_ENTRY) != 0
     if (code & SIG_EXIT) != 0 and st[S_SIDE] > 0.0:
-        close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_SIGNAL, inst, trades)
+        close_at_market(st, p, t, price, p[P_TAKER_FEE], bool(True), int(R_SIGNAL), inst, trades)
     if (code & SIG_SHORT_EXIT) != 0 and st[S_SIDE] < 0.0:
-        close_at_market(st, p, t, price, p[P_TAKER_FEE], True, R_SIGNAL, inst, trades)
+        close_at_market(st, p, t, price, p[P_TAKER_FEE], bool(True), int(R_SIGNAL), inst, trades)
     if long_entry and short_entry:
-        record_event(st, events, t, EV_CONFLICTING_ENTRIES, 0.0)
+        record_event(st, events, t, int(EV_CONFLICTING_ENTRIES), 0.0)
         return
     if not (long_entry or short_entry):
         return
     side = 1.0 if long_entry else -1.0
     if p[P_ENTRY_ORDER] == ORDER_LIMIT:
         if st[S_SIDE] == side:
-            record_event(st, events, t, EV_ENTRY_IGNORED, side)
+            record_event(st, events, t, int(EV_ENTRY_IGNORED), side)
             return
         st[S_PENDING_SIDE] = side
         st[S_PENDING_PRICE] = signal_close * (1.0 - side * p[P_LIMIT_OFFSET])
@@ -550,7 +556,7 @@ def check_entry_limit(st, p, t, bar, inst, tiers, trades, events):
         return
     if t > st[S_PENDING_EXPIRY]:
         st[S_PENDING_SIDE] = 0.0
-        record_event(st, events, t, EV_LIMIT_EXPIRED, st[S_PENDING_PRICE])
+        record_event(st, events, t, int(EV_LIMIT_EXPIRED), st[S_PENDING_PRICE])
         return
     limit = st[S_PENDING_PRICE]
     last_open = bar[M_OPEN]
@@ -563,16 +569,16 @@ def check_entry_limit(st, p, t, bar, inst, tiers, trades, events):
     if price != price:
         if t == st[S_PENDING_EXPIRY]:
             st[S_PENDING_SIDE] = 0.0
-            record_event(st, events, t, EV_LIMIT_EXPIRED, limit)
+            record_event(st, events, t, int(EV_LIMIT_EXPIRED), limit)
         return
     st[S_PENDING_SIDE] = 0.0
     if st[S_SIDE] == side:
-        record_event(st, events, t, EV_ENTRY_IGNORED, side)
+        record_event(st, events, t, int(EV_ENTRY_IGNORED), side)
         return
     if st[S_SIDE] != 0.0:
-        close_at_market(st, p, t, price, p[P_TAKER_FEE], False, R_REVERSE, inst, trades)
-    open_position(st, p, t, side, price, True, 1.0 + bar[M_HOURS_AFTER_OPEN], bar, inst, tiers,
-                  events)
+        close_at_market(st, p, t, price, p[P_TAKER_FEE], bool(False), int(R_REVERSE), inst, trades)
+    open_position(st, p, t, side, price, bool(True), 1.0 + bar[M_HOURS_AFTER_OPEN], bar, inst,
+                  tiers, events)
 
 
 @njit(cache=True, nogil=True)
@@ -590,7 +596,7 @@ def adverse_leg(st, p, t, bar, inst, trades, events):
     liq_hit = side * (mark_x - liq) <= 0.0
     if st[S_STOP_LIMIT] == st[S_STOP_LIMIT]:
         if liq_hit:
-            liquidate(st, p, t, 0.0, False, inst, trades)
+            liquidate(st, p, t, 0.0, bool(False), inst, trades)
             return True
         return False
     level, reason = effective_stop(st, p)
@@ -598,10 +604,10 @@ def adverse_leg(st, p, t, bar, inst, trades, events):
     # "Strictly between" with a relative margin: a stop computed to the same price as the
     # liquidation level (e.g. 125x, mmr 0.5 %, a 0.3 % stop) ties, and liquidation wins.
     if stop_hit and (not liq_hit or side * (level - liq) > STOP_TIE * liq):
-        fill_stop(st, p, t, level, reason, 0.0, False, inst, trades, events)
+        fill_stop(st, p, t, level, reason, 0.0, bool(False), inst, trades, events)
         return True
     if liq_hit:
-        liquidate(st, p, t, 0.0, False, inst, trades)
+        liquidate(st, p, t, 0.0, bool(False), inst, trades)
         return True
     return False
 
@@ -613,12 +619,12 @@ def favourable_leg(st, p, t, bar, inst, trades):
     last_x = bar[M_HIGH] if side > 0.0 else bar[M_LOW]
     limit = st[S_STOP_LIMIT]
     if limit == limit and side * (last_x - limit) >= 0.0:
-        close_at_market(st, p, t, limit, p[P_TAKER_FEE], False, int(st[S_STOP_LIMIT_REASON]),
+        close_at_market(st, p, t, limit, p[P_TAKER_FEE], bool(False), int(st[S_STOP_LIMIT_REASON]),
                         inst, trades)
         return True
     tp = st[S_TAKE_PROFIT]
     if tp == tp and side * (last_x - tp) >= 0.0:
-        close_at_market(st, p, t, tp, p[P_MAKER_FEE], False, R_TAKE_PROFIT, inst, trades)
+        close_at_market(st, p, t, tp, p[P_MAKER_FEE], bool(False), int(R_TAKE_PROFIT), inst, trades)
         return True
     return False
 
@@ -654,7 +660,7 @@ def count_ambiguous(st, p, t, bar, events):
     level, _ = effective_stop(st, p)
     loss = side * (mark_x - st[S_LIQ]) <= 0.0 or (level == level and side * (trig_x - level) <= 0.0)
     if loss:
-        record_event(st, events, t, EV_AMBIGUOUS_BAR, side)
+        record_event(st, events, t, int(EV_AMBIGUOUS_BAR), side)
 
 
 @njit(cache=True, nogil=True)
@@ -691,7 +697,10 @@ def load_bar(bar, md, t):
     bar[M_PREV_CLOSE] = md[t - 1, M_CLOSE] if t > 0 else np.nan
 
 
-@njit(cache=True, nogil=True, inline="always")
+# Not inline="always": compiled once and called by simulate, sweep._full_step and the
+# portfolio kernel alike (same argument types). Inlined, Numba typed and optimised its body
+# once per caller: ~7 s more CPU on a cold run()+sweep(), for no measurable run-time gain.
+@njit(cache=True, nogil=True)
 def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, events):
     """Advance one combination through bar ``t`` (SPEC §5, docs/semantics.md steps 1-6).
 
@@ -706,9 +715,9 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
         # Trading has stopped; the signals that would have executed now are still counted.
         st[S_FUNDING_BAR] = 0.0
         if (sig_now if fill_close else sig_prev) != 0:
-            record_event(st, events, signal_bar, EV_SIGNAL_AFTER_RUIN, 0.0)
+            record_event(st, events, signal_bar, int(EV_SIGNAL_AFTER_RUIN), 0.0)
         if not fill_close and is_last and sig_now != 0:
-            record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
+            record_event(st, events, t, int(EV_SIGNAL_DROPPED_LAST_BAR), 0.0)
         update_bar_stats(st, p, bar, inst)
         return
     expiry_bar = inst[I_EXPIRY_BAR]
@@ -716,10 +725,10 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
         # A dated future after its expiry: nothing trades; signals are counted (SPEC §7).
         st[S_FUNDING_BAR] = 0.0
         if (sig_now if fill_close else sig_prev) != 0:
-            record_event(st, events, signal_bar, EV_SIGNAL_AFTER_EXPIRY, 0.0)
+            record_event(st, events, signal_bar, int(EV_SIGNAL_AFTER_EXPIRY), 0.0)
         if not fill_close and is_last and sig_now != 0:
             # the last bar's own signals could fill on no bar, expired or not
-            record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
+            record_event(st, events, t, int(EV_SIGNAL_DROPPED_LAST_BAR), 0.0)
         update_bar_stats(st, p, bar, inst)
         return
     # 1. funding or interest, 2. the open
@@ -736,7 +745,7 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
     ruined = st[S_RUINED] != 0.0
     if not fill_close and sig_prev != 0:
         if ruined:
-            record_event(st, events, t - 1, EV_SIGNAL_AFTER_RUIN, 0.0)
+            record_event(st, events, t - 1, int(EV_SIGNAL_AFTER_RUIN), 0.0)
         else:
             process_signals(st, p, t, t - 1, sig_prev, bar[M_OPEN], bar[M_PREV_CLOSE], bar,
                             inst, tiers, trades, events)
@@ -748,17 +757,19 @@ def step_bar(t, is_last, st, p, bar, sig_prev, sig_now, inst, tiers, trades, eve
     # 6. the close
     if sig_now != 0:
         if fill_close and ruined:
-            record_event(st, events, t, EV_SIGNAL_AFTER_RUIN, 0.0)
+            record_event(st, events, t, int(EV_SIGNAL_AFTER_RUIN), 0.0)
         elif fill_close:
-            process_signals(st, p, t, t, sig_now, bar[M_CLOSE], bar[M_CLOSE], bar, inst, tiers,
-                            trades, events)
+            # np.int64: sig_now arrives as uint8, sig_prev as int64; one specialisation
+            process_signals(st, p, t, t, np.int64(sig_now), bar[M_CLOSE], bar[M_CLOSE], bar,
+                            inst, tiers, trades, events)
         elif is_last:
-            record_event(st, events, t, EV_SIGNAL_DROPPED_LAST_BAR, 0.0)
+            record_event(st, events, t, int(EV_SIGNAL_DROPPED_LAST_BAR), 0.0)
     if t == expiry_bar and st[S_SIDE] != 0.0:
-        close_at_market(st, p, t, inst[I_SETTLE_PRICE], p[P_TAKER_FEE], False, R_EXPIRY, inst,
-                        trades)
+        close_at_market(st, p, t, inst[I_SETTLE_PRICE], p[P_TAKER_FEE], bool(False),
+                        int(R_EXPIRY), inst, trades)
     if is_last and st[S_SIDE] != 0.0:
-        close_at_market(st, p, t, bar[M_CLOSE], p[P_TAKER_FEE], True, R_END, inst, trades)
+        close_at_market(st, p, t, bar[M_CLOSE], p[P_TAKER_FEE], bool(True), int(R_END), inst,
+                        trades)
     update_bar_stats(st, p, bar, inst)
     if st[S_EQUITY] <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
         st[S_RUINED] = 1.0

@@ -7,7 +7,7 @@ writes ``out[c]`` (float64[N_STATS], ``stats.STAT_NAMES``) for their rows ``c`` 
 of the uint8 signal bitmask ``signals[n_bars, n_sets]``). ``md`` is the bar-major market
 matrix and ``inst``/``tiers`` the instrument arrays, as for ``simulate``. Nothing per bar is
 stored: each combination keeps a state row (``records.S_*``) and ``step_bar`` writes into
-trade/event matrices with zero rows, so it only counts. ``backtest/sweeps.py`` runs one
+zero-length trade/event buffers, so it only counts. ``backtest/sweeps.py`` runs one
 block per thread (``nogil``); every combination is an independent sequence of bars, so the
 results depend neither on blocks, tiles nor threads.
 
@@ -69,9 +69,7 @@ from backtest.kernels.records import (
     M_MARK_OPEN,
     M_OPEN,
     N_BAR,
-    N_EVENT_COLS,
     N_STATE,
-    N_TRADE_COLS,
     P_FILL,
     P_INITIAL_CAPITAL,
     P_SIGNAL_SET,
@@ -330,7 +328,7 @@ def flat_pass(h, n):
         h[H_M2 * TILE + c] += delta * (0.0 - mean1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _is_active(h, c):
     """Lane ``c`` holds a position or (not ruined) a resting entry order."""
     return h[H_SIDE * TILE + c] != 0.0 or (h[H_PENDING * TILE + c] != 0.0
@@ -480,7 +478,8 @@ def _prefund(t, row, h, q, c, p, bar, inst, tiers, scratch):
     if h[H_SIDE * TILE + c] == 0.0 or h[H_RUINED * TILE + c] != 0.0:
         return
     _to_row(h, c, row)
-    scratch[:] = row
+    for i in range(N_STATE):   # element loops, not slices: see simulate.grow_buffer
+        scratch[i] = row[i]
     settle_funding(scratch, p, t, bar, inst, tiers)
     _to_hot(h, q, c, scratch)
 
@@ -488,7 +487,8 @@ def _prefund(t, row, h, q, c, p, bar, inst, tiers, scratch):
 @njit(cache=True, nogil=True)
 def _commit_funding(row, scratch):
     if scratch[S_SIDE] != 0.0:
-        row[:] = scratch
+        for i in range(N_STATE):
+            row[i] = scratch[i]
 
 
 @njit(cache=True, nogil=True)
@@ -609,17 +609,22 @@ def sweep_block(params, md, inst, tiers, signals, bar_ns, fast, out, bounds, blo
     perm = np.empty(TILE, dtype=np.int64)
     funded = np.empty((TILE, N_STATE))
     bar = np.empty(N_BAR)
-    trades = np.empty((0, N_TRADE_COLS))
-    events = np.empty((0, N_EVENT_COLS))
+    # zero-length and 1-D like simulate's buffers, so that the step helpers compiled for
+    # run() (same argument types) serve the sweep too instead of being compiled again
+    trades = np.empty(0)
+    events = np.empty(0)
     rows = np.empty((TILE, params.shape[1]))
     stats = np.empty(out.shape[1])
     for i in range(block, bounds.shape[0], n_blocks):
         lo = bounds[i, 0]
         hi = bounds[i, 1]
         tile = rows[:hi - lo]
-        tile[:] = params[lo:hi]
+        for r in range(hi - lo):
+            for j in range(params.shape[1]):
+                tile[r, j] = params[lo + r, j]
         _run_tile(tile, md, inst, tiers, signals, fast, state, h, q, perm, flags, bar, funded,
                   trades, events)
         for c in range(hi - lo):
             finalize_stats(state[c], tile[c], n_bars, bar_ns, stats)
-            out[lo + c] = stats
+            for j in range(stats.shape[0]):
+                out[lo + c, j] = stats[j]

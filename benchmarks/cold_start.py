@@ -1,0 +1,35 @@
+"""First ``run()`` and/or ``sweep()`` in this process, on a 200-bar market: wall and CPU time.
+
+Usage (an empty cache gives the cold start, the same cache again the warm one)::
+
+    NUMBA_CACHE_DIR=$(mktemp -d) python benchmarks/cold_start.py run|sweep|both
+"""
+
+import sys
+import time
+import warnings
+
+t0, c0 = time.perf_counter(), time.process_time()
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import backtest as bt  # noqa: E402
+
+warnings.simplefilter("ignore")
+idx = pd.date_range("2024-01-01", periods=200, freq="h", tz="UTC")
+c = 100 + np.cumsum(np.random.default_rng(0).normal(0, 1, 200))
+bars = pd.DataFrame({"open": c, "high": c + 1, "low": c - 1, "close": c, "volume": 1.0},
+                    index=idx)
+m = bt.load_market(bars, funding=0, instrument=bt.Instrument.simple())
+e = np.zeros(200, bool)
+e[::20] = True
+what = sys.argv[1] if len(sys.argv) > 1 else "both"
+t2, c2 = time.perf_counter(), time.process_time()
+if what in ("run", "both"):
+    bt.run(m, entries=e, leverage=5)
+t3, c3 = time.perf_counter(), time.process_time()
+if what in ("sweep", "both"):
+    bt.sweep(m, entries=e, leverage=[2, 5], progress=False)
+t4, c4 = time.perf_counter(), time.process_time()
+print(f"{what}: wall run {t3 - t2:.2f} sweep {t4 - t3:.2f} total {t4 - t0:.2f} | "
+      f"cpu run {c3 - c2:.2f} sweep {c4 - c3:.2f} total {c4 - c0:.2f}")
