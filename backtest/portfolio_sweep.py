@@ -71,8 +71,8 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     stats = np.empty((len(combos), N_STATS))
     levels = [(n, list(values[n])) for n in names]
     signal_dict = dict(zip(SIGNAL_NAMES, signals, strict=True))
-    saved = open_store(store, fingerprint(dict(markets), _identity(scalars, levels),
-                                          signal_dict), len(combos), STAT_NAMES)
+    saved = open_store(store, lambda: fingerprint(dict(markets), _identity(scalars, levels),
+                                                  signal_dict), len(combos), STAT_NAMES)
     done = np.zeros(len(combos), dtype=bool) if saved is None else saved.read_into(stats)
     threads = (numba.get_num_threads() if client is None
                else max(1, sum(client.nthreads().values())))

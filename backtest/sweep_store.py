@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,12 +162,14 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def open_store(store: Any, fingerprint: str, n_combos: int,
+def open_store(store: Any, fingerprint: Callable[[], str], n_combos: int,
                stat_names: tuple[str, ...]) -> SweepStore | None:
-    """``store=`` as a :class:`SweepStore` (None stays None)."""
+    """``store=`` as a :class:`SweepStore` (None stays None). ``fingerprint`` is called only
+    for a store: hashing a million-bar market costs ~0.1 s, which a sweep without a store
+    must not pay."""
     if store is None:
         return None
-    return SweepStore(store, fingerprint, n_combos, stat_names)
+    return SweepStore(store, fingerprint(), n_combos, stat_names)
 
 
 def todo_ranges(done: np.ndarray, chunk: int) -> list[tuple[int, int]]:

@@ -134,8 +134,8 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
     stats = np.empty((plan.n_combos, N_STATS))
     levels = ([("signals", list(set_names))] if set_names is not None else []) + [
         (name, list(grid_values[name])) for name in grid_names]
-    saved = open_store(store, fingerprint(market, _identity(scalars, levels), bool_signals),
-                       plan.n_combos, STAT_NAMES)
+    saved = open_store(store, lambda: fingerprint(market, _identity(scalars, levels),
+                                                  bool_signals), plan.n_combos, STAT_NAMES)
     done = np.zeros(plan.n_combos, dtype=bool) if saved is None else saved.read_into(stats)
     ranges = todo_ranges(done, chunk)
     n_todo = plan.n_combos - int(done.sum())
