@@ -426,3 +426,33 @@ def test_every_format_is_on_the_command_line(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert all(name in text for name in FORMATS)
     assert len(FORMATS) == 7
+
+
+def test_shipped_binance_bars_round_trip_through_kline_csv_monthly_files(tmp_path, capsys):
+    """Real data: the shipped Binance 1h bars written as data.binance.vision monthly kline
+    CSVs (12 columns, ms, with a header), imported back, equal the original exactly."""
+    repo = Path(__file__).parents[1]
+    bars = pd.read_parquet(repo / "data" / "binance_btcusdt_perp_1h.parquet")
+    bars = bars[(bars.timestamp >= "2024-01-01") & (bars.timestamp < "2024-03-01")]
+    bars = bars.reset_index(drop=True)
+    sources = []
+    for month, part in bars.groupby(bars.timestamp.dt.strftime("%Y-%m")):
+        open_ms = part.timestamp.astype("int64") // 10**6
+        csv = pd.DataFrame({
+            "open_time": open_ms, "open": part.open, "high": part.high, "low": part.low,
+            "close": part.close, "volume": part.volume, "close_time": open_ms + 3_599_999,
+            "quote_volume": part.volume * part.close, "count": 100, "taker_buy_volume": 0.0,
+            "taker_buy_quote_volume": 0.0, "ignore": 0})
+        path = tmp_path / f"BTCUSDT-1h-{month}.csv"
+        csv.to_csv(path, index=False, float_format="%.17g")
+        sources.append(path)
+    out = tmp_path / "btc_1h.parquet"
+    assert main(["data", "import", "binance-klines", *map(str, sources[::-1]),
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    got = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(got[["timestamp", "open", "high", "low", "close", "volume"]],
+                                  bars[["timestamp", "open", "high", "low", "close", "volume"]],
+                                  check_dtype=False)
+    m = bt.load_market(out, funding=0, instrument="binance:BTCUSDT")
+    assert m.n_bars == len(bars)
