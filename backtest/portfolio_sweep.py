@@ -140,29 +140,14 @@ def _run_distributed(client: Any, inputs: PortfolioInputs, combos: list, validat
                      finished: Callable[[int, int], None]) -> None:
     """Chunks of combinations as Dask tasks; the inputs (markets, arrays) are scattered once
     to every worker. At most two chunks per worker are in flight."""
-    from distributed import as_completed
+    from backtest.sweeps import gather_chunks
 
     if not ranges:
         return
     shared = client.scatter(inputs, broadcast=True)
-    in_flight = max(2, 2 * len(client.nthreads()))
-    where: dict = {}
-
-    def submit(lo: int, hi: int) -> Any:
-        future = client.submit(combination_stats, shared, combos[lo:hi], validated[lo:hi],
-                               pure=False)
-        where[future.key] = (lo, hi)
-        return future
-
-    queue = as_completed([submit(*r) for r in ranges[:in_flight]], with_results=True)
-    pending = iter(ranges[in_flight:])
-    for future, result in queue:
-        lo, hi = where.pop(future.key)
-        stats[lo:hi] = result
-        finished(lo, hi)
-        nxt = next(pending, None)
-        if nxt is not None:
-            queue.add(submit(*nxt))
+    gather_chunks(client, ranges, lambda lo, hi: client.submit(
+        combination_stats, shared, combos[lo:hi], validated[lo:hi], pure=False), stats,
+        finished)
     client.cancel(shared)
 
 

@@ -224,20 +224,30 @@ def _run_distributed(client: Any, plan: _Plan, arrays: tuple, bar_ns: float,
                      finished: Callable[[int, int], None]) -> None:
     """Chunks of rows as tasks; the market, instrument and signal arrays are scattered once
     to every worker. At most two chunks per worker are in flight (bounded local memory)."""
-    from distributed import as_completed
-
     if not ranges:
         return
     shared = client.scatter(list(arrays), broadcast=True)
-    in_flight = max(2, 2 * len(client.nthreads()))
+    gather_chunks(client, ranges, lambda lo, hi: client.submit(
+        remote_stats, plan.rows(lo, hi), *shared, bar_ns, pure=False), stats, finished)
+    client.cancel(shared)
 
-    def submit(lo: int, hi: int) -> Any:
-        future = client.submit(remote_stats, plan.rows(lo, hi), *shared, bar_ns, pure=False)
+
+def gather_chunks(client: Any, ranges: list[tuple[int, int]],
+                  submit: Callable[[int, int], Any], stats: np.ndarray,
+                  finished: Callable[[int, int], None]) -> None:
+    """Run the Dask task ``submit(lo, hi)`` of every range, at most two per worker in flight
+    (bounded local memory); each result goes into ``stats[lo:hi]``, then ``finished``."""
+    from distributed import as_completed
+
+    where: dict = {}
+
+    def start(lo: int, hi: int) -> Any:
+        future = submit(lo, hi)
         where[future.key] = (lo, hi)
         return future
 
-    where: dict = {}
-    queue = as_completed([submit(*r) for r in ranges[:in_flight]], with_results=True)
+    in_flight = max(2, 2 * len(client.nthreads()))
+    queue = as_completed([start(*r) for r in ranges[:in_flight]], with_results=True)
     pending = iter(ranges[in_flight:])
     for future, result in queue:
         lo, hi = where.pop(future.key)
@@ -245,8 +255,7 @@ def _run_distributed(client: Any, plan: _Plan, arrays: tuple, bar_ns: float,
         finished(lo, hi)
         nxt = next(pending, None)
         if nxt is not None:
-            queue.add(submit(*nxt))
-    client.cancel(shared)
+            queue.add(start(*nxt))
 
 
 def run_blocks(params: np.ndarray, md: np.ndarray, inst: np.ndarray, tiers: np.ndarray,
