@@ -494,3 +494,23 @@ def test_kernel_round_toward_entry() -> None:
     # Within a tick of the entry, rounding would cross it: the price stays unrounded.
     assert k.round_toward_entry(2.7, 3.0, 1, 0.5) == 2.7
     assert k.round_toward_entry(3.2, 3.0, -1, 0.5) == 3.2
+
+
+@pytest.mark.parametrize("settlement, cs", [(k.LINEAR, 1.0), (k.INVERSE, 100.0),
+                                            (k.QUANTO, 1e-6)])
+@pytest.mark.parametrize("side", [1, -1])
+def test_price_for_pnl_inverts_upnl(settlement, cs, side):
+    entry, size = 40_000.0, 3.0
+    for exit_price in (20_000.0, 39_999.5, 40_000.0, 52_000.0):
+        pnl = k.upnl(settlement, side, size, entry, exit_price, cs)
+        assert k.price_for_pnl(settlement, side, size, entry, pnl, cs) == \
+            pytest.approx(exit_price, rel=1e-9)
+
+
+def test_price_for_pnl_of_an_unreachable_inverse_gain_is_inf():
+    # a long inverse gains at most size * cs / entry as the price goes to infinity
+    most = 3.0 * 100.0 / 40_000.0
+    assert k.price_for_pnl(k.INVERSE, 1, 3.0, 40_000.0, 2 * most, 100.0) == math.inf
+    assert k.price_for_pnl(k.INVERSE, -1, 3.0, 40_000.0, -2 * most, 100.0) == math.inf
+    # at the limit itself, float rounding leaves 1/E - pnl/(q cs) at 0 or a few ulps
+    assert k.price_for_pnl(k.INVERSE, 1, 3.0, 40_000.0, most, 100.0) > 1e15

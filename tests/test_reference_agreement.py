@@ -295,6 +295,24 @@ opt_frac = st.one_of(st.none(), st.sampled_from([0.003, 0.01, 0.02, 0.05, 0.1, 0
                      st.floats(0.001, 0.3))
 
 
+def market_style(draw, funding: bool = True) -> dict:
+    """The random market's character for :func:`gen_market` (gaps, wicks the mark did not
+    follow, zero-range bars, huge moves, signal densities; funding when `funding`)."""
+    return {
+        "vol": draw(st.sampled_from([0.0, 0.002, 0.01, 0.03, 0.08])),
+        "gap_prob": draw(st.sampled_from([0.0, 0.1, 0.5])),
+        "zero_range_prob": draw(st.sampled_from([0.0, 0.0, 0.2])),
+        "huge_prob": draw(st.sampled_from([0.0, 0.0, 0.05, 0.2])),
+        "wick_prob": draw(st.sampled_from([0.0, 0.2, 0.5])),
+        "wick_mult": draw(st.sampled_from([1.0, 5.0, 20.0])),
+        "mark_follow_prob": draw(st.sampled_from([0.0, 0.5, 1.0])),
+        "basis": draw(st.sampled_from([0.0, 0.0005, 0.005])),
+        "signal_density": draw(st.tuples(*[st.sampled_from([0.0, 0.05, 0.15, 0.4])] * 4)),
+        "funding_every": draw(st.sampled_from([0, 1, 2, 3, 8])) if funding else 0,
+        "funding_scale": draw(st.sampled_from([0.0001, 0.001, 0.003])) if funding else 0.0,
+    }
+
+
 @st.composite
 def cases(draw) -> dict:
     name = draw(st.sampled_from(sorted(INSTRUMENTS)))
@@ -310,19 +328,7 @@ def cases(draw) -> dict:
     inst = make_instrument(name, simple_kwargs)
     n = draw(st.integers(5, 60))
     seed = draw(st.integers(0, 2**32 - 1))
-    style = {
-        "vol": draw(st.sampled_from([0.0, 0.002, 0.01, 0.03, 0.08])),
-        "gap_prob": draw(st.sampled_from([0.0, 0.1, 0.5])),
-        "zero_range_prob": draw(st.sampled_from([0.0, 0.0, 0.2])),
-        "huge_prob": draw(st.sampled_from([0.0, 0.0, 0.05, 0.2])),
-        "wick_prob": draw(st.sampled_from([0.0, 0.2, 0.5])),
-        "wick_mult": draw(st.sampled_from([1.0, 5.0, 20.0])),
-        "mark_follow_prob": draw(st.sampled_from([0.0, 0.5, 1.0])),
-        "basis": draw(st.sampled_from([0.0, 0.0005, 0.005])),
-        "signal_density": draw(st.tuples(*[st.sampled_from([0.0, 0.05, 0.15, 0.4])] * 4)),
-        "funding_every": draw(st.sampled_from([0, 1, 2, 3, 8])),
-        "funding_scale": draw(st.sampled_from([0.0001, 0.001, 0.003])),
-    }
+    style = market_style(draw)
     rng = np.random.default_rng(seed)
     base = float(rng.uniform(lo, hi))
     case = gen_market(rng, n, base, style)

@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis_profiles import oracle_profile
 from reference import SIGNAL_NAMES, instrument_dict, simulate
-from test_reference_agreement import assert_agreement, gen_market, run_params
+from test_reference_agreement import assert_agreement, gen_market, market_style, run_params
 
 import backtest as bt
 
@@ -144,21 +144,6 @@ def compare(case: dict) -> None:
 # Strategies
 # ============================================================================================
 
-def _style(draw) -> dict:
-    return {
-        "vol": draw(st.sampled_from([0.0, 0.002, 0.01, 0.03, 0.08])),
-        "gap_prob": draw(st.sampled_from([0.0, 0.1, 0.5])),
-        "zero_range_prob": draw(st.sampled_from([0.0, 0.0, 0.2])),
-        "huge_prob": draw(st.sampled_from([0.0, 0.0, 0.05, 0.2])),
-        "wick_prob": draw(st.sampled_from([0.0, 0.2, 0.5])),
-        "wick_mult": draw(st.sampled_from([1.0, 5.0, 20.0])),
-        "mark_follow_prob": draw(st.sampled_from([0.0, 0.5, 1.0])),
-        "basis": draw(st.sampled_from([0.0, 0.0005, 0.005])),
-        "signal_density": draw(st.tuples(*[st.sampled_from([0.0, 0.05, 0.15, 0.4])] * 4)),
-        "funding_every": 0, "funding_scale": 0.0,
-    }
-
-
 def _simple_fees(draw) -> dict:
     return {"taker_fee": draw(st.sampled_from([0.0, 0.0004, 0.00075, 0.001])),
             "maker_fee": draw(st.sampled_from([0.0, 0.0002, -0.00025]))}
@@ -197,9 +182,10 @@ def future_cases(draw) -> dict:
     within = draw(st.sampled_from([0.0, 0.0, 0.5, 0.999]))
     expiry_ns = start_ns + k * bar_ns + int(within * bar_ns)
     settle = draw(st.one_of(st.none(), st.floats(0.5, 1.5)))
+    seed, style = draw(st.integers(0, 2**32 - 1)), market_style(draw, funding=False)
     case, inst, base, capital = _future_case(
-        name, simple_kwargs, n, draw(st.integers(0, 2**32 - 1)), _style(draw), bar_ns,
-        start_ns, expiry_ns, draw(st.booleans()), settle)
+        name, simple_kwargs, n, seed, style, bar_ns, start_ns, expiry_ns, draw(st.booleans()),
+        settle)
     params = draw(run_params(inst, base, capital))
     if case["settle"] is not None:
         params["settlement_price"] = case["settle"]
@@ -225,7 +211,7 @@ def spot_cases(draw) -> dict:
     bar_ns = draw(st.sampled_from(SPOT_BARS))
     start_ns = int(DAY0.value) + draw(st.sampled_from([0, 7, 30, 45, 59])) * MINUTE_NS
     seed = draw(st.integers(0, 2**32 - 1))
-    style = _style(draw)
+    style = market_style(draw, funding=False)
     rng = np.random.default_rng(seed)
     base = float(rng.uniform(lo, hi))
     case = gen_market(rng, n, base, style)

@@ -32,6 +32,7 @@ from test_reference_agreement import (
     TRADE_NUMBERS,
     compare_stats,
     gen_market,
+    market_style,
     run_params,
 )
 from test_reference_agreement import reference_bars as single_reference_bars
@@ -233,22 +234,6 @@ def compare(case: dict):
 # Strategies
 # ============================================================================================
 
-def _style(draw) -> dict:
-    return {
-        "vol": draw(st.sampled_from([0.002, 0.01, 0.03, 0.08])),
-        "gap_prob": draw(st.sampled_from([0.0, 0.1, 0.5])),
-        "zero_range_prob": draw(st.sampled_from([0.0, 0.0, 0.2])),
-        "huge_prob": draw(st.sampled_from([0.0, 0.05, 0.2])),
-        "wick_prob": draw(st.sampled_from([0.0, 0.2, 0.5])),
-        "wick_mult": draw(st.sampled_from([1.0, 5.0, 20.0])),
-        "mark_follow_prob": draw(st.sampled_from([0.0, 0.5, 1.0])),
-        "basis": draw(st.sampled_from([0.0, 0.0005, 0.005])),
-        "signal_density": draw(st.tuples(*[st.sampled_from([0.0, 0.05, 0.15, 0.4])] * 4)),
-        "funding_every": draw(st.sampled_from([0, 1, 3, 8])),
-        "funding_scale": draw(st.sampled_from([0.0001, 0.001, 0.003])),
-    }
-
-
 def _simple_kwargs(draw, spot: bool) -> dict:
     kw = {"mmr": draw(st.sampled_from([0.0, 0.004, 0.005, 0.01, 0.02])),
           "taker_fee": draw(st.sampled_from([0.0, 0.0004, 0.001])),
@@ -285,7 +270,7 @@ def portfolio_cases(draw, family: str = "perpetual") -> dict:
         simple_kwargs = {} if isinstance(spec, str) else _simple_kwargs(draw, family == "spot")
         inst = make_instrument(spec, simple_kwargs, kind, expiry_ns)
         seed = draw(st.integers(0, 2**32 - 1))
-        style = _style(draw)
+        style = market_style(draw)
         if kind != "perpetual":
             style["funding_every"] = 0
         rng = np.random.default_rng(seed)

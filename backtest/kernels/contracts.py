@@ -63,6 +63,20 @@ def upnl(settlement, side, size, entry, price, contract_size):
 
 
 @njit(cache=True, nogil=True)
+def price_for_pnl(settlement, side, size, entry, pnl, contract_size):
+    """The exit price whose PnL from ``entry`` is ``pnl`` (``upnl`` solved for the price).
+
+    Inverse: ``+inf`` when no finite price gives it (a long's gain can approach but never
+    reach ``size * contract_size / entry``; a short's loss likewise).
+    """
+    if settlement == INVERSE:
+        inv = 1.0 / entry - pnl / (side * size * contract_size)
+        return 1.0 / inv if inv > 0.0 else np.inf
+    mult = contract_size if settlement == QUANTO else 1.0
+    return entry + pnl / (side * size * mult)
+
+
+@njit(cache=True, nogil=True)
 def size_for_notional(settlement, value, price, contract_size):
     """Unrounded size whose notional at ``price`` is ``value`` (inverse of ``notional``)."""
     if settlement == INVERSE:

@@ -35,7 +35,7 @@ from backtest.kernels.contracts import (
     funding_payment,
     maintenance_margin,
     notional,
-    solve_price,
+    price_for_pnl,
     upnl,
 )
 from backtest.kernels.records import (
@@ -267,7 +267,7 @@ def _liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance
             share = _value_at_extreme(st, bars[j], inst) / total_value
         gross = gain - share * lost
         # The exit price whose price move is exactly this gross PnL.
-        price = solve_price(settle, side, q, st[S_ENTRY], -gross, cs, 0.0, 0.0)
+        price = price_for_pnl(settle, side, q, st[S_ENTRY], gross, cs)
         fee = 0.0
         if not at_bankruptcy:
             fee = p[P_LIQUIDATION_FEE] * notional(settle, q, price, cs)
