@@ -54,6 +54,7 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
         _expand,
         _identity,
         _progress_bar,
+        chunk_done,
     )
 
     client = _dask_client(executor)
@@ -87,12 +88,7 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     n_todo = len(combos) - int(done.sum())
     estimate = _EST_SECONDS_PER_BAR * first.n_bars * len(markets) * n_todo / threads
     bar = _progress_bar(progress and estimate > _PROGRESS_AFTER_S, n_todo)
-
-    def finished(lo: int, hi: int) -> None:
-        if saved is not None:
-            saved.save(lo, hi, stats[lo:hi])
-        if bar is not None:
-            bar.update(hi - lo)
+    finished = chunk_done(saved, bar, stats)
 
     started = time.perf_counter()
     try:

@@ -141,12 +141,7 @@ def sweep(market: Any, entries: Any = None, exits: Any = None, short_entries: An
     n_todo = plan.n_combos - int(done.sum())
     estimate = _EST_SECONDS_PER_BAR_COMBO * market.n_bars * n_todo / threads
     bar = _progress_bar(progress and estimate > _PROGRESS_AFTER_S, n_todo)
-
-    def finished(lo: int, hi: int) -> None:
-        if saved is not None:
-            saved.save(lo, hi, stats[lo:hi])
-        if bar is not None:
-            bar.update(hi - lo)
+    finished = chunk_done(saved, bar, stats)
 
     started = time.perf_counter()
     try:
@@ -230,6 +225,18 @@ def _run_distributed(client: Any, plan: _Plan, arrays: tuple, bar_ns: float,
     gather_chunks(client, ranges, lambda lo, hi: client.submit(
         remote_stats, plan.rows(lo, hi), *shared, bar_ns, pure=False), stats, finished)
     client.cancel(shared)
+
+
+def chunk_done(saved: Any, bar: Any, stats: np.ndarray) -> Callable[[int, int], None]:
+    """What happens when combinations ``lo..hi-1`` are done: saved to the store (if any),
+    the progress bar (if any) advanced."""
+    def finished(lo: int, hi: int) -> None:
+        if saved is not None:
+            saved.save(lo, hi, stats[lo:hi])
+        if bar is not None:
+            bar.update(hi - lo)
+
+    return finished
 
 
 def gather_chunks(client: Any, ranges: list[tuple[int, int]],
