@@ -22,7 +22,9 @@ from hypothesis import HealthCheck, settings
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 
-settings.register_profile("ci", max_examples=150, deadline=2_000, derandomize=False,
+# ci is derandomized: the same examples on every run, so that a CI result depends on the
+# code alone; thorough draws new examples every run (that is where new cases are found).
+settings.register_profile("ci", max_examples=150, deadline=2_000, derandomize=True,
                           suppress_health_check=_QUIET, print_blob=True)
 settings.register_profile("thorough", max_examples=2_000, deadline=5_000,
                           suppress_health_check=_QUIET, print_blob=True)
@@ -35,13 +37,14 @@ elif settings.get_current_profile_name() == "default":
 
 
 def oracle_profile(prefix: str, ci_examples: int, thorough_examples: int) -> settings:
-    """The settings of an oracle-agreement module: ``{prefix}-ci`` (``ci_examples``) or
-    ``{prefix}-thorough`` (``thorough_examples``), chosen by the environment variable
-    ``BACKTEST_HYPOTHESIS_PROFILE`` (``ci`` by default). No deadline: a first example
-    may include a Numba compile."""
+    """The settings of an oracle-agreement module: ``{prefix}-ci`` (``ci_examples``,
+    derandomized like ``ci``) or ``{prefix}-thorough`` (``thorough_examples``, random),
+    chosen by the environment variable ``BACKTEST_HYPOTHESIS_PROFILE`` (``ci`` by default).
+    No deadline: a first example may include a Numba compile."""
     for name, examples in (("ci", ci_examples), ("thorough", thorough_examples)):
         settings.register_profile(
-            f"{prefix}-{name}", max_examples=examples, deadline=None, derandomize=False,
+            f"{prefix}-{name}", max_examples=examples, deadline=None,
+            derandomize=name == "ci", print_blob=True,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     return settings.get_profile(f"{prefix}-" + os.environ.get("BACKTEST_HYPOTHESIS_PROFILE",
                                                               "ci"))

@@ -145,6 +145,9 @@ class _Portfolio:
             # "nothing more" than the uPnL at the extremes, floored at zero equity unless
             # negative_equity (SPEC §5: a gap costs the margin only)
             lost = equity if (equity < 0.0 and not neg) else 0.0
+        values = {id(r): notional(r.inst, r.pos["q"], r.bars[t]["mark_low"]
+                                  if r.pos["side"] == LONG else r.bars[t]["mark_high"])
+                  for r in held}
         for run in held:
             gain, pay, mm = terms[id(run)]
             pos, inst = run.pos, run.inst
@@ -158,11 +161,8 @@ class _Portfolio:
             if total_mm > 0.0:
                 share = mm / total_mm
             else:
-                # CHOICE: with no maintenance at all (mmr 0 everywhere) the loss is shared
-                # by notional at the extreme
-                values = {id(r): notional(r.inst, r.pos["q"], r.bars[t]["mark_low"]
-                                          if r.pos["side"] == LONG else r.bars[t]["mark_high"])
-                          for r in held}
+                # semantics "Portfolios": with no maintenance at all (mmr 0 everywhere) the
+                # loss is shared by notional at the extreme (taken before any position closes)
                 share = values[id(run)] / sum(values.values())
             gross = gain - share * lost
             price = price_for_gross(inst, pos["side"], pos["q"], pos["entry"], gross)
