@@ -393,6 +393,25 @@ def test_engine_matches_reference(case: dict) -> None:
     compare(case)
 
 
+def seeded_order_params(seed: int, capital: float) -> dict:
+    """The run() options a seeded regression case derives from its seed (margin mode, take
+    profit, triggers, order types, fill, path, liquidation, fees), so that their
+    combinations recur across the seeds; sizing, leverage and stops are the caller's."""
+    return {
+        "margin_mode": ["isolated", "cross"][seed % 2],
+        "take_profit": [None, 0.02, 0.1][seed % 3],
+        "stop_trigger": ["last", "mark"][(seed // 2) % 2],
+        "stop_order": ["market", "limit"][(seed // 3) % 2], "stop_limit_offset": 0.0023,
+        "entry_order": ["market", "limit"][(seed // 5) % 2], "limit_offset": 0.0031,
+        "limit_ttl": 1 + seed % 3, "fill": ["next_open", "close"][(seed // 7) % 2],
+        "path": ["pessimistic", "ohlc"][(seed // 2) % 2],
+        "liquidation": ["bankruptcy", "liquidation_price"][(seed // 3) % 2],
+        "liquidation_fee": 0.004 * (seed % 2), "negative_equity": bool(seed % 3 == 0),
+        "fees": [None, 0.0004][seed % 2], "slippage": [0.0, 0.0011][(seed // 4) % 2],
+        "initial_capital": capital,
+    }
+
+
 def _seeded_case(seed: int) -> dict:
     """A case drawn from a fixed seed (the regression set does not depend on Hypothesis'
     database or version)."""
@@ -421,18 +440,9 @@ def _seeded_case(seed: int) -> dict:
     size = {"margin": 0.5, "notional": 0.4 * capital * lev, "risk": 0.02,
             "qty": 0.4 * capital * lev / unit}[size_type]
     params = {
-        "leverage": lev, "margin_mode": ["isolated", "cross"][seed % 2], "size": size,
-        "size_type": size_type, "stop_loss": sl, "take_profit": [None, 0.02, 0.1][seed % 3],
+        **seeded_order_params(seed, capital), "leverage": lev, "size": size,
+        "size_type": size_type, "stop_loss": sl,
         "trailing_stop": [None, None, 0.03][seed % 3 - 1 if seed % 5 else 2],
-        "stop_trigger": ["last", "mark"][(seed // 2) % 2],
-        "stop_order": ["market", "limit"][(seed // 3) % 2], "stop_limit_offset": 0.0023,
-        "entry_order": ["market", "limit"][(seed // 5) % 2], "limit_offset": 0.0031,
-        "limit_ttl": 1 + seed % 3, "fill": ["next_open", "close"][(seed // 7) % 2],
-        "path": ["pessimistic", "ohlc"][(seed // 2) % 2],
-        "liquidation": ["bankruptcy", "liquidation_price"][(seed // 3) % 2],
-        "liquidation_fee": 0.004 * (seed % 2), "negative_equity": bool(seed % 3 == 0),
-        "fees": [None, 0.0004][seed % 2], "slippage": [0.0, 0.0011][(seed // 4) % 2],
-        "initial_capital": capital,
     }
     case.update(instrument=name, simple_kwargs=simple_kwargs, params=params, seed=seed,
                 style=style)

@@ -26,7 +26,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis_profiles import oracle_profile
 from reference import SIGNAL_NAMES, instrument_dict, simulate
-from test_reference_agreement import assert_agreement, gen_market, market_style, run_params
+from test_reference_agreement import (
+    assert_agreement,
+    gen_market,
+    market_style,
+    run_params,
+    seeded_order_params,
+)
 
 import backtest as bt
 
@@ -258,20 +264,9 @@ def _seeded_params(rng: np.random.Generator, seed: int, inst, base: float,
             "quanto": inst.contract_size * base}[inst.settlement]
     size = {"margin": 0.7, "notional": 0.5 * capital * lev, "risk": 0.02,
             "qty": 0.5 * capital * lev / unit}[size_type]
-    return {
-        "leverage": lev, "margin_mode": ["isolated", "cross"][seed % 2], "size": size,
-        "size_type": size_type, "stop_loss": sl, "take_profit": [None, 0.02, 0.1][seed % 3],
-        "trailing_stop": [None, 0.03][(seed // 3) % 2],
-        "stop_trigger": ["last", "mark"][(seed // 2) % 2],
-        "stop_order": ["market", "limit"][(seed // 3) % 2], "stop_limit_offset": 0.0023,
-        "entry_order": ["market", "limit"][(seed // 5) % 2], "limit_offset": 0.0031,
-        "limit_ttl": 1 + seed % 3, "fill": ["next_open", "close"][(seed // 7) % 2],
-        "path": ["pessimistic", "ohlc"][(seed // 2) % 2],
-        "liquidation": ["bankruptcy", "liquidation_price"][(seed // 3) % 2],
-        "liquidation_fee": 0.004 * (seed % 2), "negative_equity": bool(seed % 3 == 0),
-        "fees": [None, 0.0004][seed % 2], "slippage": [0.0, 0.0011][(seed // 4) % 2],
-        "initial_capital": capital,
-    }
+    return {**seeded_order_params(seed, capital), "leverage": lev, "size": size,
+            "size_type": size_type, "stop_loss": sl,
+            "trailing_stop": [None, 0.03][(seed // 3) % 2]}
 
 
 SEEDED_STYLE = {"vol": 0.03, "gap_prob": 0.3, "zero_range_prob": 0.1, "huge_prob": 0.08,

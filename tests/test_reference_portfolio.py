@@ -28,12 +28,15 @@ from reference import EVENT_KINDS, SIGNAL_NAMES, compute_stats
 from reference import instrument_dict as plain_instrument
 from reference_portfolio import simulate_portfolio
 from test_reference_agreement import (
+    BAR_NS,
     RTOL,
+    START,
     TRADE_NUMBERS,
     compare_stats,
     gen_market,
     market_style,
     run_params,
+    seeded_order_params,
 )
 from test_reference_agreement import reference_bars as single_reference_bars
 
@@ -41,8 +44,6 @@ import backtest as bt
 
 PROFILE = oracle_profile("portfolio", ci_examples=100, thorough_examples=1_500)
 
-BAR_NS = 3_600 * 10**9
-START = pd.Timestamp("2024-01-01", tz="UTC")
 PER_MARKET = ("position", "margin", "liquidation_price", "funding")
 
 # instrument name -> (preset, or Instrument.simple kwargs, base price range); one list per
@@ -350,21 +351,9 @@ def seeded_case(seed: int) -> dict:
     max_lev = min(m["inst"].max_leverage for m in markets.values())
     lev = float(rng.choice([x for x in (2.0, 5.0, 10.0, 20.0, 50.0) if x <= max_lev]))
     sl = [None, 0.01, 0.03, 0.08][seed % 4]
-    params = {
-        "leverage": lev, "margin_mode": ["isolated", "cross"][seed % 2],
-        "size": [0.3, 0.5, 0.9][seed % 3], "size_type": "margin", "stop_loss": sl,
-        "take_profit": [None, 0.02, 0.1][seed % 3],
-        "trailing_stop": [None, 0.03][(seed // 3) % 2],
-        "stop_trigger": ["last", "mark"][(seed // 2) % 2],
-        "stop_order": ["market", "limit"][(seed // 3) % 2], "stop_limit_offset": 0.0023,
-        "entry_order": ["market", "limit"][(seed // 5) % 2], "limit_offset": 0.0031,
-        "limit_ttl": 1 + seed % 3, "fill": ["next_open", "close"][(seed // 7) % 2],
-        "path": ["pessimistic", "ohlc"][(seed // 2) % 2],
-        "liquidation": ["bankruptcy", "liquidation_price"][(seed // 3) % 2],
-        "liquidation_fee": 0.004 * (seed % 2), "negative_equity": bool(seed % 3 == 0),
-        "fees": [None, 0.0004][seed % 2], "slippage": [0.0, 0.0011][(seed // 4) % 2],
-        "initial_capital": capital,
-    }
+    params = {**seeded_order_params(seed, capital), "leverage": lev,
+              "size": [0.3, 0.5, 0.9][seed % 3], "size_type": "margin", "stop_loss": sl,
+              "trailing_stop": [None, 0.03][(seed // 3) % 2]}
     return {"n": n, "markets": markets, "params": params}
 
 
