@@ -1,21 +1,25 @@
 """backtest: a vectorised historical backtester for leveraged crypto derivatives.
 
-Public names only; see SPEC §10 and README.md.
+Public names only (the layers are described in docs/architecture.md): data enters through
+``load_market`` (``backtest.data``), instruments come from ``backtest.instruments``, one
+run is ``run`` (``backtest.simulation``), many are ``sweep`` (``backtest.sweeps``), and
+results present themselves (``.plot()``, ``.report()``).
 """
 
 from backtest import calc
-from backtest.engine import run
+from backtest.data.market import Market, load_market
 from backtest.errors import DataError
-from backtest.instruments import Instrument
-from backtest.market import Market, load_market
-from backtest.presets import get_instrument, list_instruments
-from backtest.roll_result import RollResult
-from backtest.rolls import Roll, roll
-from backtest.sweep_result import SweepResult
-from backtest.sweeps import sweep
+from backtest.instruments.instrument import Instrument
+from backtest.instruments.presets import get_instrument, list_instruments
+from backtest.results.portfolio import PortfolioResult
+from backtest.results.roll import RollResult
+from backtest.results.single import Result
+from backtest.simulation.rolls import Roll, roll
+from backtest.simulation.run import run
+from backtest.sweeps.api import sweep
+from backtest.sweeps.result import SweepResult
+from backtest.version import __version__
 
-__version__ = "0.1.0"
-
-__all__ = ["DataError", "Instrument", "Market", "SweepResult", "calc", "get_instrument",
-           "list_instruments", "load_market", "roll", "Roll", "RollResult", "run", "sweep",
-           "__version__"]
+__all__ = ["DataError", "Instrument", "Market", "PortfolioResult", "Result", "Roll",
+           "RollResult", "SweepResult", "__version__", "calc", "get_instrument",
+           "list_instruments", "load_market", "roll", "run", "sweep"]

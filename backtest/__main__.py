@@ -2,6 +2,6 @@
 
 import sys
 
-from backtest.cli import main
+from backtest.cli.main import main
 
 sys.exit(main())

@@ -7,6 +7,8 @@ imports nothing from the package.
 from __future__ import annotations
 
 import math
+import os
+import sys
 
 import numpy as np
 
@@ -29,3 +31,22 @@ def finite_number(where: str, name: str, value: object, example: str = "0.02") -
         raise ValueError(f"{where}: {name} must be finite; got {value!r}. Fix: pass a finite "
                          f"number, e.g. {name}={example}.")
     return out
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside ``backtest``.
+
+    Counted from the function calling ``warnings.warn`` (level 1), so a warning names the
+    user's line however many layers (run -> runner -> params) it passed through.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            _PACKAGE_DIR + os.sep):
+        frame = frame.f_back
+        level += 1
+    return level
+

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 import backtest as bt
-from backtest.plotting import plot_comparison
+from backtest.presentation.plotting import plot_comparison
 
 # %% [markdown]
 # ## 1. The three markets

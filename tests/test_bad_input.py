@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import backtest as bt
-from backtest.cli import main as cli_main
+from backtest.cli.main import main as cli_main
 from backtest.errors import DataError
 
 pytestmark = pytest.mark.filterwarnings("ignore:no mark bars given")

@@ -4,7 +4,9 @@ properties (Hypothesis)."""
 from __future__ import annotations
 
 import doctest
+import importlib
 import math
+import pkgutil
 
 import numpy as np
 import pytest
@@ -12,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backtest import calc
-from backtest.instruments import Instrument
+from backtest.instruments.instrument import Instrument
+from backtest.instruments.presets import get_instrument
 from backtest.kernels import contracts as k
-from backtest.presets import get_instrument
 
 # -- the seed article ----------------------------------------------------------------------
 
@@ -105,9 +107,13 @@ def test_borrow_interest_started_hours() -> None:
 
 
 def test_docstring_examples() -> None:
-    result = doctest.testmod(calc, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 10
-    assert result.failed == 0
+    attempted = 0
+    for info in pkgutil.iter_modules(calc.__path__):
+        module = importlib.import_module(f"{calc.__name__}.{info.name}")
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted >= 10
 
 
 # -- inverse and quanto ----------------------------------------------------------------------

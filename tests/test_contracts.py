@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from backtest import calc
-from backtest.instruments import TierTable
+from backtest.instruments.instrument import TierTable
+from backtest.instruments.presets import get_instrument
 from backtest.kernels import contracts as k
-from backtest.presets import get_instrument
 
 _CASE_FILES = (
     Path(__file__).parent / "data" / "exchange_cases.json",  # the copy shipped with the repo

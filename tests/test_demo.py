@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from backtest.demo import FILES, LEVERAGES, data_dir, run_demo  # noqa: E402
+from backtest.cli.demo import FILES, LEVERAGES, data_dir, run_demo  # noqa: E402
 from backtest.errors import DataError  # noqa: E402
 
 requires_sample_data = pytest.mark.skipif(

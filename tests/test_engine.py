@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import backtest as bt
-from backtest.metrics import stats_from_result
+from backtest.results.metrics import stats_from_result
 
 REPO_DATA = Path(__file__).parents[1] / "data"
 

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import backtest as bt
 from backtest.errors import DataError
-from backtest.params import RUN_DEFAULTS
+from backtest.simulation.params import RUN_DEFAULTS
 
 DOCUMENTED = (DataError, ValueError, TypeError)
 BACKTEST_DIR = str(Path(bt.__file__).parent)

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import backtest as bt
-from backtest.cli import main
+from backtest.cli.main import main
+from backtest.data.importers import FORMATS, import_files, write_parquet
 from backtest.errors import DataError
-from backtest.importers import FORMATS, import_files, write_parquet
 
 pytestmark = pytest.mark.filterwarnings("ignore:no mark bars given")
 SIMPLE_PERP = bt.Instrument.simple()

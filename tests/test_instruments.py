@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.instruments import Instrument, TierTable
+from backtest.instruments.instrument import Instrument, TierTable
+from backtest.instruments.presets import get_instrument, list_instruments
 from backtest.kernels import contracts as k
-from backtest.presets import get_instrument, list_instruments
 
 VENUE_PRESETS = ["bitmex:XBTUSD", "bitmex:ETHUSD", "binance:BTCUSDT", "binance:BTCUSD_PERP",
                  "binance-margin:BTCUSDT", "linear"]

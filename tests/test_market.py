@@ -21,8 +21,8 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backtest.data.market import Market, align_funding, check_files, load_market
 from backtest.errors import DataError
-from backtest.market import Market, align_funding, check_files, load_market
 
 # The mark := last warning is asserted once (test_dataframe_loads_...); elsewhere it is noise.
 pytestmark = pytest.mark.filterwarnings("ignore:no mark bars given")

@@ -43,7 +43,7 @@ def run_notebook(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
     Figure is rendered (PNG). Returns the namespace; ``_displayed`` lists the values shown."""
     from matplotlib.figure import Figure
 
-    from backtest.plotting import figure_png
+    from backtest.presentation.plotting import figure_png
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(REPO)

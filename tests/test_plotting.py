@@ -14,12 +14,16 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from backtest.engine import run  # noqa: E402
-from backtest.instruments import Instrument  # noqa: E402
+from backtest.atomic import write_atomic  # noqa: E402
+from backtest.data.market import load_market  # noqa: E402
+from backtest.instruments.instrument import Instrument  # noqa: E402
 from backtest.kernels.stats import STAT_NAMES  # noqa: E402
-from backtest.market import load_market  # noqa: E402
-from backtest.plotting import figure_png, plot_comparison, plot_result  # noqa: E402
-from backtest.report import write_atomic, write_comparison_report, write_result_report  # noqa: E402
+from backtest.presentation.plotting import figure_png, plot_comparison, plot_result  # noqa: E402
+from backtest.presentation.reports import (  # noqa: E402
+    write_comparison_report,
+    write_result_report,
+)
+from backtest.simulation.run import run  # noqa: E402
 
 N = 10
 

@@ -18,9 +18,10 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import backtest as bt  # noqa: E402
-from backtest import plotting, report  # noqa: E402
 from backtest.kernels.stats import STAT_NAMES  # noqa: E402
-from backtest.report import _money  # noqa: E402
+from backtest.presentation import plotting  # noqa: E402
+from backtest.presentation import reports as report  # noqa: E402
+from backtest.presentation.reports.html import money as _money  # noqa: E402
 
 INST = bt.Instrument.simple(mmr=0.005)
 

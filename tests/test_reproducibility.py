@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 import backtest as bt
-from backtest.fingerprint import fingerprint
+from backtest.data.fingerprint import fingerprint
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

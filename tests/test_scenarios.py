@@ -547,7 +547,7 @@ def test_stats_recomputed_from_series(case):
         else:
             assert g == pytest.approx(w, rel=1e-9, abs=1e-9 * capital), (key, g, w)
     # the project's own statement of the definitions (backtest.metrics), too
-    from backtest import metrics
+    from backtest.results import metrics as metrics
 
     again = metrics.stats_from_result(r)
     for key in want:

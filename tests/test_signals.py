@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.signals import breakout, buy_and_hold, crossover, crossunder, ma_cross
+from backtest.simulation.signals import breakout, buy_and_hold, crossover, crossunder, ma_cross
 
 
 def _index(n: int) -> pd.DatetimeIndex:

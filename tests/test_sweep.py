@@ -21,11 +21,19 @@ import pandas as pd
 import pytest
 
 import backtest as bt
-from backtest.engine import expiry_settlement, instrument_arrays, market_arrays, signal_mask
 from backtest.kernels.stats import N_STATS, STAT_NAMES
 from backtest.kernels.sweep import TILE
-from backtest.params import expand_grid
-from backtest.sweeps import _expand, _Plan, run_blocks, sweep
+from backtest.simulation.arrays import (
+    expiry_settlement,
+    instrument_arrays,
+    market_arrays,
+    signal_mask,
+)
+from backtest.simulation.params import expand_grid
+from backtest.sweeps import sweep
+from backtest.sweeps.grid import Plan as _Plan
+from backtest.sweeps.grid import expand as _expand
+from backtest.sweeps.single import run_blocks
 
 matplotlib.use("Agg")
 
@@ -409,8 +417,8 @@ def test_invalid_values_are_found_per_parameter_and_across_pairs():
 def test_parameters_coupled_in_the_encoding_fall_back_to_per_row(monkeypatch):
     """If one encoded column ever depends on two swept parameters, rows are encoded one by
     one through validate_params (never assembled wrongly)."""
-    import backtest.engine as engine
-    import backtest.sweeps as sweeps
+    import backtest.simulation.single as engine
+    import backtest.sweeps.grid as sweeps
     from backtest.kernels import records as R
 
     def coupled(prm, signal_set=0, _encode=sweeps.encode):

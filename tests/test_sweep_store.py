@@ -14,9 +14,9 @@ from test_portfolio_sweep import portfolio  # noqa: F401  (fixture)
 from test_sweep import make_market, random_signals
 
 import backtest as bt
-import backtest.sweeps as sweeps_module
+import backtest.sweeps.single as sweeps_module
 from backtest.kernels.stats import STAT_NAMES
-from backtest.sweep_store import CHUNKS, MANIFEST, STATS_FILE, todo_ranges
+from backtest.sweeps.store import CHUNKS, MANIFEST, STATS_FILE, todo_ranges
 
 GRID = dict(leverage=[1, 3, 10, 30], stop_loss=[None, 0.01, 0.03],
             margin_mode=["isolated", "cross"])          # 24 combinations

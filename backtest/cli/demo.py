@@ -1,0 +1,211 @@
+"""``backtest demo``: one documented strategy on the shipped sample data at 1×, 3×, 10×, 25×.
+
+Data (``data/`` beside the package, from the source repository): Binance USDⓈ-M BTCUSDT
+perpetual — 1h last-price bars, 1h mark-price bars and the funding events — as preset
+``binance:BTCUSDT`` (linear, USDT account, Binance fees and maintenance tiers), trimmed to
+``2020-01-01 → 2026-05-17 07:00 UTC``, the span the mark-price file covers. Liquidations
+are therefore tested on the exchange's mark price, stops on the last price.
+
+Strategy (fixed for the demo, not optimised — it is an example, not advice):
+
+- ``fast`` = 24-bar (one day) and ``slow`` = 168-bar (one week) simple moving averages of
+  the last close (:func:`backtest.signals.ma_cross`; no look-ahead).
+- Long when fast crosses above slow, short when it crosses below; the opposite entry
+  reverses the position. Signals at a bar's close fill at the next bar's open (taker fee).
+- A 5 % stop-loss from the entry fill (triggered on the last price, market fill). After a
+  stop the strategy waits flat for the next cross.
+- Isolated margin; at each entry 25 % of the wallet is posted as margin (``size=0.25``,
+  ``size_type="margin"``), so the position notional is 0.25×, 0.75×, 2.5× and 6.25× equity
+  at 1×, 3×, 10× and 25×.
+
+Why this sizing: everything but the leverage is held fixed, so the runs differ in exactly
+what leverage changes — exposure, fee and funding drag (both proportional to notional), and
+the liquidation distance (≈ 1/L − mmr: ~33 % at 3×, ~9.5 % at 10×, ~3.6 % at 25×). Posting a
+quarter of the wallet rather than all of it keeps isolated margin meaningful: a liquidation
+costs that position's margin, not the whole account, so the table shows *how often* it
+happens. At 25× the 5 % stop lies beyond the liquidation price and can never fire — the run
+warns, and the table shows liquidations where the lower leverages show stops.
+
+Owns :func:`run_demo` only; imports the engine, signals, plotting and report modules.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backtest.data.market import load_market
+from backtest.errors import DataError
+from backtest.presentation.plotting import figure_png, plot_comparison, plot_result
+from backtest.presentation.reports.single import write_atomic, write_comparison_report
+from backtest.simulation.run import run
+from backtest.simulation.signals import ma_cross
+
+FILES = {"bars": "binance_btcusdt_perp_1h.parquet",
+         "mark": "binance_btcusdt_perp_1h_mark.parquet",
+         "funding": "binance_btcusdt_perp_funding.parquet"}
+INSTRUMENT = "binance:BTCUSDT"
+START, END = "2020-01-01", "2026-05-17 07:00"  # the span the mark file covers
+LEVERAGES = (1, 3, 10, 25)
+FAST, SLOW = 24, 168
+RUN_PARAMS: dict[str, Any] = {"margin_mode": "isolated", "size": 0.25, "size_type": "margin",
+                              "stop_loss": 0.05, "stop_trigger": "last",
+                              "initial_capital": 10_000.0}
+WICK = 0.01  # last-price low this far below the mark low counts as a wick the mark ignored
+
+
+
+def _strategy(instrument: Any) -> str:
+    """The strategy in four lines (the module docstring says why)."""
+    return (
+        f"strategy: {FAST}h/{SLOW}h SMA cross of the last close, long and short (a cross "
+        "reverses the position);\n"
+        f"          signal at the bar close, filled at the next open; "
+        f"{RUN_PARAMS['stop_loss']:.0%} stop-loss on the {RUN_PARAMS['stop_trigger']} price;"
+        f"\n          {RUN_PARAMS['margin_mode']} margin, {RUN_PARAMS['size']:.0%} of the wallet "
+        "posted per entry (notional = margin x leverage),\n"
+        f"          so only the leverage differs between the runs; fees: taker "
+        f"{instrument.taker_fee:.3%}, maker {instrument.maker_fee:.3%} of notional.")
+
+
+def data_dir() -> Path:
+    """Where the shipped sample data is expected: ``<repository>/data``."""
+    return Path(__file__).resolve().parents[2] / "data"
+
+
+def _paths(folder: Path) -> dict[str, Path]:
+    paths = {k: folder / name for k, name in FILES.items()}
+    missing = [p.name for p in paths.values() if not p.is_file()]
+    if missing:
+        raise DataError(f"backtest demo: the sample data is expected in {folder} and "
+                        f"{', '.join(missing)} is missing there. It ships with the source "
+                        "repository (data/), not with an installed wheel. Fix: run from a "
+                        "clone (pip install -e .), or copy the files into that folder.")
+    return paths
+
+
+def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Right-aligned columns separated by two spaces, with a rule under the header."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+    lines = [fmt.format(*header), "  ".join("-" * w for w in widths)]
+    lines += [fmt.format(*r) for r in rows]
+    return "\n".join(lines)
+
+
+def _table(results: dict[str, Any], currency: str) -> str:
+    header = ("leverage", "total return", "CAGR", "max drawdown", "liquidations", "stops",
+              f"funding paid ({currency})", f"fees paid ({currency})",
+              f"final equity ({currency})")
+    rows = []
+    for label, r in results.items():
+        s = r.stats
+        rows.append((label, f"{s['total_return']:+.2%}", f"{s['cagr']:+.1%}",
+                     f"{s['max_drawdown']:.2%}", f"{s['n_liquidations']}", f"{s['n_stops']}",
+                     f"{s['funding_paid']:,.2f}", f"{s['fees_paid']:,.2f}",
+                     f"{s['final_equity']:,.2f}"))
+    return _text_table(header, rows)
+
+
+def _rejections(label: str, result: Any) -> list[str]:
+    """Entries the run refused (recorded as events), one note per reason."""
+    kinds = result.events["kind"].value_counts()
+    reasons = {"size_zero": "the size rounded to 0 lots (equity too small)",
+               "insufficient_margin": "not enough free margin",
+               "leverage_above_tier": "the leverage exceeds the tier's maximum"}
+    return [f"{label}: {int(kinds[k])} entries rejected: {why}."
+            for k, why in reasons.items() if k in kinds.index]
+
+
+def _wick_line(market: Any) -> str:
+    """How often the last price wicked more than :data:`WICK` below the mark low."""
+    depth = (market.mark_low - market.low) / market.mark_low
+    hit = depth > WICK
+    n = int(hit.sum())
+    line = (f"wicks: in {n:,} of {market.n_bars:,} bars the last-price low was more than "
+            f"{WICK:.0%} below the mark low")
+    if n:
+        i = int(np.argmax(depth))
+        line += (f" (deepest {depth[i]:.1%} at {market.index[i]:%Y-%m-%d %H:%M} UTC); "
+                 "a stop on the last price fires on them, a mark-price liquidation does not")
+    return line + "."
+
+
+def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -> str:
+    """Run the module's strategy at 1×, 3×, 10×, 25× and write figures and a report.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder for ``result_<L>x.png`` (one per leverage), ``comparison.png`` and
+        ``report.html``; created if needed. Files are written atomically.
+    data : str or Path, optional
+        Folder with the sample files; default :func:`data_dir`.
+
+    Returns
+    -------
+    str
+        The text the command prints: data, strategy, comparison table, wick count, notes
+        (warnings raised by the runs) and the files written.
+
+    Raises
+    ------
+    DataError
+        The sample data is not where it is expected (e.g. an installed wheel).
+    """
+    t0 = time.perf_counter()
+    paths = _paths(Path(data) if data is not None else data_dir())
+    out = Path(out_dir)
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        market = load_market(paths["bars"], mark=paths["mark"], funding=paths["funding"],
+                             instrument=INSTRUMENT, start=START, end=END)
+        entries, short_entries = ma_cross(market.bars["close"], FAST, SLOW)
+        results: dict[str, Any] = {}
+        for lev in LEVERAGES:
+            label = f"{lev}x"
+            n_before = len(caught)
+            results[label] = run(market, entries=entries, short_entries=short_entries,
+                                 leverage=lev, **RUN_PARAMS)
+            notes += [f"{label}: {w.message}" for w in caught[n_before:]]
+            notes += _rejections(label, results[label])
+    notes = list(dict.fromkeys(notes))
+    t_run = time.perf_counter() - t0
+    currency = market.instrument.account_currency
+    funding_events = int(market.funding_count.sum())
+    head = (f"backtest demo: {market.instrument.symbol} perpetual ({INSTRUMENT}), 1h bars "
+            f"{market.index[0]:%Y-%m-%d %H:%M} -> {market.index[-1]:%Y-%m-%d %H:%M} UTC "
+            f"({market.n_bars:,} bars, liquidation on the {market.mark_source} price, "
+            f"{funding_events:,} funding events), initial capital "
+            f"{RUN_PARAMS['initial_capital']:,.0f} {currency}")
+    body = [head, _strategy(market.instrument), "", _table(results, currency), "",
+            _wick_line(market)]
+    if notes:
+        body += ["", "notes:"] + [f"  {n}" for n in notes]
+    summary = "\n".join(body)
+
+    images: dict[str, bytes] = {}
+    written: list[Path] = []
+    for label, r in results.items():
+        equity = r.equity.to_numpy()
+        log_equity = bool(equity.min() > 0 and equity.max() / equity.min() > 20)
+        images[label] = figure_png(plot_result(r, log_equity=log_equity))
+        written.append(write_atomic(out / f"result_{label}.png", images[label]))
+    comparison = plot_comparison(results, log=True, title=(
+        f"{market.instrument.symbol}: {FAST}h/{SLOW}h SMA cross, long/short, 5% stop, 25% of "
+        "the wallet as isolated margin — by leverage"))
+    written.append(write_atomic(out / "comparison.png", figure_png(comparison)))
+    written.append(write_comparison_report(
+        results, out / "report.html", title="backtest demo: one strategy at 1x, 3x, 10x, 25x",
+        notes=summary, images=images))
+    elapsed = time.perf_counter() - t0
+    files = "files: " + ", ".join(str(p) for p in written)
+    timing = (f"time: {elapsed:.1f} s ({t_run:.1f} s loading and running, Numba compile "
+              "included on first use)")
+    return "\n".join([summary, "", files, timing])

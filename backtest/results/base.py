@@ -1,0 +1,98 @@
+"""``RunResult``: what every kind of run's result shares.
+
+One implementation of the stats access (the subclass's raw stats, then ``version`` and
+``fingerprint``), the drawdown view of the equity, ``plot()``/``report()`` dispatch to
+``backtest.presentation.dispatch``, and ``repr``/``_repr_html_``. A new kind of run adds one
+small subclass that supplies :meth:`_raw_stats`, :meth:`_fingerprint_inputs`,
+:meth:`_describe` and its series.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest.data.fingerprint import fingerprint
+from backtest.version import __version__
+
+
+class RunResult:
+    """Base of ``Result``, ``PortfolioResult`` and ``RollResult``.
+
+    Subclasses set ``kind`` (the key ``plot``/``report`` dispatch on), ``params``,
+    ``index`` (the bar index, a DatetimeIndex) and ``account_currency``.
+    """
+
+    kind = "run"
+    params: dict[str, Any]
+    index: pd.DatetimeIndex
+    account_currency: str
+
+    # -- what a subclass supplies -------------------------------------------------------
+    def _raw_stats(self) -> pd.Series:
+        """SPEC §8 stats (``STAT_NAMES`` keys, counts as ints)."""
+        raise NotImplementedError
+
+    def _fingerprint_inputs(self) -> tuple[Any, Any, Any]:
+        """(market or markets, params, signals) hashed by :attr:`fingerprint`."""
+        raise NotImplementedError
+
+    def _describe(self) -> str:
+        """The one-line name of the run shown first in the repr (symbol, leverage, mode)."""
+        raise NotImplementedError
+
+    def _equity_values(self) -> np.ndarray:
+        return self.equity.to_numpy()
+
+    # -- shared -------------------------------------------------------------------------
+    @cached_property
+    def stats(self) -> pd.Series:
+        """SPEC §8 statistics (fractions, not percent), then ``version`` (of the package)
+        and ``fingerprint`` (of the inputs, see :attr:`fingerprint`)."""
+        out = self._raw_stats()
+        out["version"] = __version__
+        out["fingerprint"] = self.fingerprint
+        return out
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Short SHA-256 of the market arrays, instrument(s), parameters and signals
+        (``backtest.data.fingerprint``): equal inputs give an equal fingerprint in any
+        process."""
+        return fingerprint(*self._fingerprint_inputs())
+
+    @cached_property
+    def drawdown(self) -> pd.Series:
+        """Fractional distance below the running peak (initial capital included)."""
+        eq = self._equity_values()
+        peak = np.maximum.accumulate(np.maximum(eq, self.params["initial_capital"]))
+        return pd.Series(1.0 - eq / peak, index=self.index, name="drawdown")
+
+    def plot(self, **kwargs: Any) -> Any:
+        """The figure of this kind of run (a matplotlib Figure; see
+        ``backtest.presentation.dispatch``)."""
+        from backtest.presentation.dispatch import plot_run
+
+        return plot_run(self, **kwargs)
+
+    def report(self, path: str) -> RunResult:
+        """Write a self-contained HTML report to ``path`` and return self."""
+        from backtest.presentation.dispatch import write_run_report
+
+        write_run_report(self, path)
+        return self
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (f"<{type(self).__name__} {self._describe()}: final equity "
+                f"{s['final_equity']:.6g} {self.account_currency} ({s['total_return']:+.2%}), "
+                f"max DD {s['max_drawdown']:.2%}, {s['n_trades']} trades, "
+                f"{s['n_liquidations']} liquidations, funding {s['funding_paid']:.6g}"
+                f"{', RUINED' if s['ruined'] else ''}>")
+
+    def _repr_html_(self) -> str:
+        table = self.stats.to_frame().to_html(float_format=lambda x: f"{x:.6g}")
+        return f"<p>{self.__repr__()[1:-1]}</p>{table}"

@@ -1,0 +1,123 @@
+"""``PortfolioResult``: several markets on one wallet (``simulation.portfolio``) as pandas.
+
+Combined equity and wallet, per-market series as DataFrames (a column per market), trades
+and events with a ``market`` column, and the SPEC §8 stats of the combined equity from
+``metrics.compute_stats``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backtest.kernels import records as R
+from backtest.results.base import RunResult
+from backtest.results.frames import trades_frame
+from backtest.results.metrics import compute_stats
+
+
+class PortfolioResult(RunResult):
+    """Combined equity and wallet, per-market series, trades and events with a ``market``
+    column, and stats of the combined equity (SPEC §8 keys)."""
+
+    kind = "portfolio"
+
+    def __init__(self, *, markets: Mapping[str, Any], params: dict[str, Any],
+                 raw: tuple[np.ndarray, ...], signals: np.ndarray | None = None) -> None:
+        self.markets = dict(markets)
+        self._signals = signals  # the kernel's bitmasks, for the fingerprint
+        self.names = list(markets)
+        self.params = params
+        self._equity, self._wallet, self._per_market, self._trades, self._trade_market, \
+            self._events, self._event_market, self._min_liq_distance = raw
+        self.index = markets[self.names[0]].index
+        self.account_currency = markets[self.names[0]].instrument.account_currency
+
+    @cached_property
+    def equity(self) -> pd.Series:
+        """Wallet plus every position's uPnL at its mark close (account currency)."""
+        return pd.Series(self._equity, index=self.index, name="equity")
+
+    @cached_property
+    def wallet(self) -> pd.Series:
+        return pd.Series(self._wallet, index=self.index, name="wallet")
+
+    def _frame(self, row: int) -> pd.DataFrame:
+        return pd.DataFrame(self._per_market[:, row, :].T, index=self.index, columns=self.names)
+
+    @cached_property
+    def position(self) -> pd.DataFrame:
+        """Signed size per market (columns) and bar."""
+        return self._frame(0)
+
+    @cached_property
+    def margin(self) -> pd.DataFrame:
+        return self._frame(1)
+
+    @cached_property
+    def liquidation_price(self) -> pd.DataFrame:
+        """Isolated: each position's liquidation price. Cross: NaN — the liquidation is of
+        the whole portfolio (wallet + Σ uPnL ≤ Σ MM), not at one market's price."""
+        return self._frame(2)
+
+    @cached_property
+    def funding(self) -> pd.DataFrame:
+        return self._frame(3)
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        """SPEC §8 trades of every market, with a ``market`` column, by exit time."""
+        frame = trades_frame(self._trades, self.index)
+        frame.insert(0, "market", [self.names[j] for j in self._trade_market])
+        return frame.sort_values(["exit_time", "market"], kind="stable").reset_index(drop=True)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        rows = self._events
+        return pd.DataFrame({
+            "market": [self.names[j] for j in self._event_market],
+            "time": self.index[rows[:, R.E_BAR].astype(np.int64)],
+            "kind": [R.EVENT_KINDS[int(c)] for c in rows[:, R.E_KIND]],
+            "value": rows[:, R.E_VALUE],
+        })
+
+    @cached_property
+    def pnl_by_market(self) -> pd.DataFrame:
+        """What each market made or lost: pnl, funding, fees, liquidations."""
+        t = self.trades
+        grouped = t.groupby("market")
+        out = pd.DataFrame({
+            "pnl": grouped["pnl"].sum(),
+            "funding": grouped["funding"].sum(),
+            "fees": grouped["fees"].sum(),
+            "n_trades": grouped.size(),
+            "n_liquidations": grouped["exit_reason"].apply(lambda r: int((r == "liquidation")
+                                                                         .sum())),
+        }).reindex(self.names)
+        return out.fillna({"pnl": 0.0, "funding": 0.0, "fees": 0.0, "n_trades": 0,
+                           "n_liquidations": 0})
+
+    def _fingerprint_inputs(self) -> tuple[Any, Any, Any]:
+        return self.markets, self.params, self._signals
+
+    def _describe(self) -> str:
+        return (f"{'+'.join(self.names)} {self.params['leverage']:g}x "
+                f"{self.params['margin_mode']}")
+
+    def _equity_values(self) -> np.ndarray:
+        return self._equity
+
+    def _raw_stats(self) -> pd.Series:
+        exposed = int((self.position != 0).any(axis=1).sum())
+        first = self.markets[self.names[0]]
+        return compute_stats(
+            self._equity, self.trades, self.params["initial_capital"], float(first.bar_ns),
+            exposed_bars=exposed,
+            n_ambiguous=int((self.events["kind"] == "ambiguous_bar").sum()),
+            funding_paid=float(self.funding.to_numpy().sum()),
+            min_liq_distance=float(self._min_liq_distance),
+            ruined=bool(self._equity[-1] <= 0.0))
