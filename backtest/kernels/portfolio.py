@@ -38,6 +38,7 @@ from backtest.kernels.contracts import (
     price_for_pnl,
     upnl,
 )
+from backtest.kernels.ledger import close_position, tier_column
 from backtest.kernels.records import (
     I_CONTRACT_SIZE,
     I_KIND,
@@ -91,13 +92,7 @@ from backtest.kernels.records import (
 )
 from backtest.kernels.simulate import grow_buffer as _grow
 from backtest.kernels.simulate import rows_of
-from backtest.kernels.step import (
-    RUIN_FRACTION,
-    close_position,
-    init_state,
-    step_bar,
-    tier_column,
-)
+from backtest.kernels.step import RUIN_FRACTION, init_state, step_bar
 
 N_MARKET_SERIES = 4
 
