@@ -27,7 +27,7 @@ from backtest.errors import DataError
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from backtest.data.market import check_files
+    from backtest.data.check import check_files
 
     text, ok = check_files(args.files, gaps=args.gaps)
     print(text)
@@ -49,7 +49,7 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_calc_liquidation(args: argparse.Namespace) -> int:
-    from backtest.calc.calculator import liquidation_table
+    from backtest.calc import liquidation_table
 
     print(
         liquidation_table(
@@ -67,7 +67,7 @@ def _cmd_calc_liquidation(args: argparse.Namespace) -> int:
 
 
 def _cmd_calc_funding(args: argparse.Namespace) -> int:
-    from backtest.calc.calculator import funding_table
+    from backtest.calc import funding_table
 
     print(funding_table(rate=args.rate, interval_hours=args.interval_hours,
                         notional=args.notional))

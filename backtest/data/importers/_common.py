@@ -3,7 +3,7 @@ and epoch times with messages naming the file, line and column, merging several 
 time order, and the final check against the project's own validation.
 
 Owns nothing public; imports numpy, pandas, the standard library, :mod:`backtest.errors`
-and :mod:`backtest.validation` only (never the kernels, the engine or matplotlib).
+and :mod:`backtest.data.validation` only (never the kernels, the engine or matplotlib).
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def timestamp_column(ns: np.ndarray) -> pd.Series:
 
 
 def finish_bars(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, list[str], int]:
-    """Our bar schema, checked by :func:`backtest.validation.validate_bars` (gaps allowed and
+    """Our bar schema, checked by :func:`backtest.data.validation.validate_bars` (gaps allowed and
     reported). Returns ``(bars, notes, interval_ns)``; nothing is repaired in ``bars``."""
     out = pd.DataFrame({"timestamp": timestamp_column(frame["timestamp"].to_numpy())})
     for c in BAR_COLUMNS:
@@ -235,7 +235,7 @@ def finish_bars(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, list[str
 
 
 def finish_funding(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, list[str], int]:
-    """Our funding schema, checked by :func:`backtest.validation.validate_funding`."""
+    """Our funding schema, checked by :func:`backtest.data.validation.validate_funding`."""
     out = pd.DataFrame({"timestamp": timestamp_column(frame["timestamp"].to_numpy()),
                         "rate": frame["rate"].to_numpy(dtype=np.float64)})
     t = v.to_table(out, label, ("rate",))
