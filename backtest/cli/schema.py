@@ -7,7 +7,8 @@ config file's folder; every key is checked, unknown ones get a close-match sugge
   (a file, or ``0`` for explicitly none), ``instrument`` (a preset name, default
   ``"binance:BTCUSDT"``, or a table of ``Instrument.simple`` fields), ``start``/``end``
   (``"2024-01-01"`` or a TOML date; keeps ``start <= t < end``, UTC), ``gaps``
-  (``"error"``/``"warn"``).
+  (``"error"``/``"warn"``), ``funding_gaps`` (``"error"``/``"zero"``: holes in the funding
+  history inside the run).
 - ``[signals]``: ``rule = "ma_cross"`` (``fast = 24``, ``slow = 168`` bars), ``"breakout"``
   (``window = 20``, the channel of the bars' highs/lows) or ``"buy_and_hold"``, with ``side``
   ``"long"`` (entries/exits), ``"short"`` or ``"both"`` (long and short entries: a cross
@@ -44,7 +45,8 @@ from backtest.simulation.params import CHOICES, RUN_DEFAULTS
 __all__ = ["Config", "ConfigError", "read_config"]
 
 SECTIONS = ("market", "signals", "params")
-MARKET_KEYS = ("bars", "mark", "index", "funding", "instrument", "start", "end", "gaps")
+MARKET_KEYS = ("bars", "mark", "index", "funding", "instrument", "start", "end", "gaps",
+               "funding_gaps")
 RULES: dict[str, tuple[str, ...]] = {"ma_cross": ("fast", "slow", "side"),
                                      "breakout": ("window", "side"),
                                      "buy_and_hold": ("side",)}
@@ -195,6 +197,9 @@ def _market(err: _Where, folder: Path, table: dict[str, Any]) -> dict[str, Any]:
                           '"2024-01-01" or "2024-01-01 08:00" (UTC).') from None
             out[key] = value
     out["gaps"] = _choice(err, "[market].gaps", table.get("gaps", "error"), ("error", "warn"))
+    if "funding_gaps" in table:
+        out["funding_gaps"] = _choice(err, "[market].funding_gaps", table["funding_gaps"],
+                                      ("error", "zero"))
     return out
 
 
