@@ -165,7 +165,7 @@ def test_funding_zero_as_text_says_pass_the_number():
 def test_a_directory_is_not_reported_as_not_found(tmp_path):
     with pytest.raises(bt.DataError, match="is a directory") as err:
         quiet_load(tmp_path)
-    assert "Fix: pass the Parquet file inside it" in str(err.value)
+    assert "Fix: pass the file inside it (a Parquet file)" in str(err.value)
 
 
 def test_a_fifo_and_a_device_are_named(tmp_path):
@@ -259,3 +259,55 @@ def test_pyarrow_backed_naive_timestamps_get_a_fix_that_works():
     exec(fix, {"df": df, "pd": pd})
     m, _ = quiet_load(df)
     assert m.n_bars == 30
+
+
+# --- bounded decompression in `data import` ---------------------------------------------------
+
+def test_a_gzip_bomb_is_refused_before_it_fills_the_memory(tmp_path, monkeypatch):
+    import gzip
+
+    from backtest.data.importers import _common
+
+    bomb = tmp_path / "klines.csv.gz"
+    with gzip.open(bomb, "wb") as fh:          # ~200 MiB of zeros in a few hundred kB
+        block = b"0" * 2**20
+        for _ in range(200):
+            fh.write(block)
+    monkeypatch.setattr(_common, "RATIO_FLOOR", 2**20)
+    with pytest.raises(bt.DataError, match="decompresses to more than") as err:
+        _common.read_bytes(bomb)
+    text = str(err.value)
+    assert str(bomb) in text and "refused before it fills the memory" in text
+    assert "split" in text
+
+
+def test_a_zip_member_is_streamed_and_bounded(tmp_path):
+    import zipfile
+
+    from backtest.data.importers import _common
+
+    z = tmp_path / "k.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("k.csv", "1,2,3\n" * 1000)
+    raw, label = _common.read_bytes(z)
+    assert raw.count(b"\n") == 1000 and label.endswith("k.zip:k.csv")
+    with pytest.raises(bt.DataError, match="decompresses to more than"):
+        _common.read_bytes(z, max_expanded=100)
+
+
+def test_import_cli_on_a_bomb_exits_2(tmp_path, capsys, monkeypatch):
+    import gzip
+
+    from backtest.cli.main import main
+    from backtest.data.importers import _common
+
+    bomb = tmp_path / "k.csv.gz"
+    with gzip.open(bomb, "wb") as fh:
+        fh.write(b"1" * 8 * 2**20)
+    monkeypatch.setattr(_common, "MAX_EXPANDED_BYTES", 2**20)
+    monkeypatch.setattr(_common.read_bytes, "__defaults__", (2**20,))
+    code = main(["data", "import", "binance-klines", str(bomb), "--out",
+                 str(tmp_path / "o.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2 and "decompresses to more than" in err and "Traceback" not in err
+    assert not (tmp_path / "o.parquet").exists()

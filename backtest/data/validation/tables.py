@@ -74,7 +74,7 @@ def read_frame(source: Any, name: str) -> tuple[pd.DataFrame, str]:
     import pyarrow.parquet as pq
 
     path = Path(source).expanduser()
-    _check_readable_file(path, name)
+    check_readable_file(path, name)
     try:
         return pq.read_table(path).to_pandas(), str(path)
     except PermissionError as exc:
@@ -89,7 +89,7 @@ def read_frame(source: Any, name: str) -> tuple[pd.DataFrame, str]:
                         ) from exc
 
 
-def _check_readable_file(path: Path, name: str) -> None:
+def check_readable_file(path: Path, name: str, expected: str = "a Parquet file") -> None:
     """A regular file, or a clear error saying what the path is instead (directory, FIFO,
     device, socket, symlink loop or dangling link, missing)."""
     import stat
@@ -119,11 +119,10 @@ def _check_readable_file(path: Path, name: str) -> None:
     what = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)"
             if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
             else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-    fix = ("pass the Parquet file inside it, e.g. "
-           f"{path / ('bars.parquet' if name == 'bars' else name + '.parquet')}"
-           if stat.S_ISDIR(mode) else "write the data to a regular Parquet file first")
-    raise DataError(f"{path}: the {name} path is {what}, not a regular file. Expected a "
-                    f"Parquet file. Fix: {fix}.")
+    fix = (f"pass the file inside it ({expected}), not the folder" if stat.S_ISDIR(mode)
+           else f"write the data to a regular file first ({expected})")
+    raise DataError(f"{path}: the {name} path is {what}, not a regular file. Expected "
+                    f"{expected}. Fix: {fix}.")
 
 
 def suggest(name: str, columns: Sequence[Any], aliases: Sequence[str] = ()) -> str | None:
