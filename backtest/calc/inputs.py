@@ -11,6 +11,7 @@ Imports numpy, ``backtest.checks``, ``backtest.instruments`` and ``backtest.kern
 from __future__ import annotations
 
 import difflib
+import math
 
 import numpy as np
 
@@ -24,14 +25,24 @@ _HOUR_NS = 3_600_000_000_000
 _MAX_FUNDING_RATE = 0.05
 
 
+# A value that fits each parameter, for the "Fix: pass e.g. name=..." of a message.
+_EXAMPLES = {"entry": "40000", "exit": "42000", "mark": "40000", "size": "0.25",
+             "margin": "1000", "wallet": "1000", "leverage": "10", "equity": "10000",
+             "notional": "10000", "mmr": "0.005", "rate": "0.0001", "funding_rate": "0.0001",
+             "risk": "0.01", "stop_distance": "0.02", "principal": "1000",
+             "hourly_rate": "0.0002/24", "interval_hours": "8", "maint_amount": "0",
+             "other_maintenance": "0", "other_upnl": "0", "interest": "0"}
+
+
 def _number(func: str, name: str, value: object) -> float:
-    return finite_number(f"calc.{func}", name, value)
+    return finite_number(f"calc.{func}", name, value, example=_EXAMPLES.get(name, "1.0"))
 
 
 def _positive(func: str, name: str, value: object, what: str = "") -> float:
     out = _number(func, name, value)
     if out <= 0.0:
-        raise ValueError(f"calc.{func}: {name} must be > 0{what}; got {value!r}.")
+        raise ValueError(f"calc.{func}: {name} must be > 0{what}; got {value!r}. Fix: pass "
+                         f"e.g. {name}={_EXAMPLES.get(name, '1.0')}.")
     return out
 
 
@@ -50,8 +61,7 @@ def _fraction(func: str, name: str, value: object, *, example: str, low: float =
 
 
 def _leverage(func: str, value: object) -> float:
-    return _positive(func, "leverage", value,
-                     " (a multiple, 10 = 10x). Fix: pass e.g. leverage=10")
+    return _positive(func, "leverage", value, " (a multiple, 10 = 10x)")
 
 
 def _funding_rate(func: str, value: object) -> float:
@@ -95,7 +105,7 @@ def _readonly(*values: float) -> np.ndarray:
 
 
 def _position(func: str, entry: object, side: object, leverage: object, size: object,
-              wallet: object, instrument: object) -> tuple:
+              wallet: object, instrument: object, cross: bool = False) -> tuple:
     """Validated ``(inst, entry, side, size, wallet, leverage)``; wallet defaults to the
     isolated margin ``notional(size, entry) / leverage``."""
     inst = _instrument(func, instrument)
@@ -104,6 +114,9 @@ def _position(func: str, entry: object, side: object, leverage: object, size: ob
     lev = None if leverage is None else _leverage(func, leverage)
     size_f = (_default_size(inst, entry_f) if size is None
               else _positive(func, "size", size, f" ({inst.size_unit})"))
+    if wallet is not None and lev is not None and not cross:
+        _check_consistent(func, inst, entry_f, size_f, float(_number(func, "wallet", wallet)),
+                          lev, size is None)
     if wallet is None:
         if lev is None:
             raise ValueError(f"calc.{func}: pass leverage= (isolated margin = notional / "
@@ -113,6 +126,27 @@ def _position(func: str, entry: object, side: object, leverage: object, size: ob
     else:
         wallet_f = _number(func, "wallet", wallet)
     return inst, entry_f, side_i, size_f, wallet_f, lev
+
+
+def _check_consistent(func: str, inst: Instrument, entry: float, size: float, wallet: float,
+                      lev: float, default_size: bool) -> None:
+    """An isolated position's ``wallet`` and ``leverage`` must describe the same margin
+    (``notional / leverage``); otherwise one would silently override the other."""
+    notional = float(_k.notional(inst.settlement_code, size, entry, inst.contract_size))
+    if wallet > 0 and math.isclose(notional / wallet, lev, rel_tol=1e-9):
+        return
+    acc = inst.account_currency
+    implied = f"{notional / wallet:.6g}x" if wallet > 0 else "no margin"
+    fit = float(_k.size_for_notional(inst.settlement_code, wallet * lev, entry,
+                                     inst.contract_size)) if wallet > 0 else 0.0
+    raise ValueError(
+        f"calc.{func}: wallet={wallet:g} and leverage={lev:g} contradict: a position of size "
+        f"{size:g} {inst.size_unit}{' (the default)' if default_size else ''} at entry "
+        f"{entry:g} has a notional of {notional:g} {acc}, so wallet={wallet:g} means "
+        f"{implied} and leverage={lev:g} means a margin of {notional / lev:g} {acc}. Fix: "
+        f"pass only one of them, or the size both describe (size={fit:.6g}); for a cross "
+        "wallet pass other_maintenance=/other_upnl= too (then leverage only sets the "
+        "tier's maximum check).")
 
 
 def _tiers(func: str, inst: Instrument, notional: float, mmr: object,

@@ -87,7 +87,9 @@ def liquidation_price(entry: float, side: str, *, leverage: float | None = None,
         depends on it when the margin comes from ``leverage``.
     wallet : float, optional
         Margin standing behind the position, account currency: the isolated margin, or the
-        cross wallet balance (then pass ``other_*``).
+        cross wallet balance (then pass ``other_*``). Isolated, with ``leverage`` too, the
+        two must agree (``wallet = notional / leverage``), else ``ValueError``: neither
+        silently overrides the other.
     instrument : str or Instrument
         Rules name, preset name or instrument.
     mmr, maint_amount : float, optional
@@ -131,7 +133,8 @@ def liquidation_price(entry: float, side: str, *, leverage: float | None = None,
     4831.0
     """
     func = "liquidation_price"
-    inst, e, s, q, w, lev = _position(func, entry, side, leverage, size, wallet, instrument)
+    inst, e, s, q, w, lev = _position(func, entry, side, leverage, size, wallet, instrument,
+                                      cross=bool(other_maintenance) or bool(other_upnl))
     f_rate = _funding_rate(func, funding_rate)
     other_mm = _number(func, "other_maintenance", other_maintenance)
     other_u = _number(func, "other_upnl", other_upnl)

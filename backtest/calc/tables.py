@@ -44,9 +44,11 @@ def liquidation_table(entry: float, side: str, *, leverage: float | None = None,
                             instrument=instrument, mmr=mmr, maint_amount=maint_amount,
                             funding_rate=funding_rate, other_maintenance=other_maintenance,
                             other_upnl=other_upnl)
-    bank = bankruptcy_price(entry, side, leverage=leverage, size=size, wallet=wallet,
-                            instrument=instrument)
-    inst, e, s, q, w, _ = _position(func, entry, side, leverage, size, wallet, instrument)
+    # with a wallet, the margin is the wallet (leverage only set the tier check above)
+    bank = bankruptcy_price(entry, side, leverage=None if wallet is not None else leverage,
+                            size=size, wallet=wallet, instrument=instrument)
+    inst, e, s, q, w, _ = _position(func, entry, side, leverage, size, wallet, instrument,
+                                    cross=bool(other_maintenance) or bool(other_upnl))
     value = float(_k.notional(inst.settlement_code, q, e, inst.contract_size))
     acc = inst.account_currency
     name = instrument if isinstance(instrument, str) else inst.symbol

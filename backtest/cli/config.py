@@ -58,6 +58,7 @@ def config_signals(cfg: Config, market: Any) -> dict[str, Any]:
     if "file" in spec:
         return _signal_file(cfg, spec["file"], market)
     rule = spec.pop("rule")
+    _warn_long_windows(cfg, spec, market.n_bars)
     swept = [k for k, v in spec.items() if isinstance(v, list)]
     try:
         if not swept:
@@ -72,6 +73,18 @@ def config_signals(cfg: Config, market: Any) -> dict[str, Any]:
     never = pd.Series(False, index=market.index)
     used = [n for n in SIGNAL_NAMES if any(n in s for s in sets.values())]
     return {n: {name: s.get(n, never) for name, s in sets.items()} for n in used}
+
+
+def _warn_long_windows(cfg: Config, spec: dict[str, Any], n_bars: int) -> None:
+    """A window as long as the data never produces a signal: 0 trades, said up front."""
+    for key in ("fast", "slow", "window"):
+        values = spec.get(key, [])
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, int) and value >= n_bars:
+                warnings.warn(f"{cfg.path}: [signals].{key} = {value} bars is not shorter than "
+                              f"the data ({n_bars:,} bars): that rule can never signal, so "
+                              f"the run has no trades. Fix: a window below {n_bars:,} bars, "
+                              "or a longer start=/end= span.", UserWarning, stacklevel=2)
 
 
 def _signal_file(cfg: Config, path: Path, market: Any) -> dict[str, pd.Series]:
@@ -189,6 +202,7 @@ def sweep_config(path: str | Path, progress: bool = True,
 
     cfg, market, signals = _prepare(path, sweep=True)
     try:
-        return cfg, sweep(market, **signals, progress=progress, store=store, **cfg.params)
+        return cfg, sweep(market, **signals, progress=progress, store=store, **cfg.params,
+                          **cfg.options)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{cfg.path}: {exc}") from None

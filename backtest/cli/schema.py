@@ -7,7 +7,8 @@ config file's folder; every key is checked, unknown ones get a close-match sugge
   (a file, or ``0`` for explicitly none), ``instrument`` (a preset name, default
   ``"binance:BTCUSDT"``, or a table of ``Instrument.simple`` fields), ``start``/``end``
   (``"2024-01-01"`` or a TOML date; keeps ``start <= t < end``, UTC), ``gaps``
-  (``"error"``/``"warn"``).
+  (``"error"``/``"warn"``), ``funding_gaps`` (``"error"``/``"zero"``: holes in the funding
+  history inside the run).
 - ``[signals]``: ``rule = "ma_cross"`` (``fast = 24``, ``slow = 168`` bars), ``"breakout"``
   (``window = 20``, the channel of the bars' highs/lows) or ``"buy_and_hold"``, with ``side``
   ``"long"`` (entries/exits), ``"short"`` or ``"both"`` (long and short entries: a cross
@@ -15,6 +16,8 @@ config file's folder; every key is checked, unknown ones get a close-match sugge
   boolean columns among entries, exits, short_entries, short_exits, one row per bar (rows
   outside ``start``/``end`` are ignored).
 - ``[params]`` (optional): any ``run()`` parameter (``params.RUN_DEFAULTS``).
+- ``[sweep]`` (optional, ``backtest sweep`` only): ``max_memory = "8GB"``, the memory budget
+  of the sweep (default: half the RAM, at most 8 GiB).
 
 TOML has no null: the parameters whose default is ``None`` (``stop_loss``, ``take_profit``,
 ``trailing_stop``, ``fees``, ``borrow_rate``, ``settlement_price``) take the string
@@ -33,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +46,10 @@ from backtest.simulation.params import CHOICES, RUN_DEFAULTS
 
 __all__ = ["Config", "ConfigError", "read_config"]
 
-SECTIONS = ("market", "signals", "params")
-MARKET_KEYS = ("bars", "mark", "index", "funding", "instrument", "start", "end", "gaps")
+SECTIONS = ("market", "signals", "params", "sweep")
+SWEEP_KEYS = ("max_memory",)
+MARKET_KEYS = ("bars", "mark", "index", "funding", "instrument", "start", "end", "gaps",
+               "funding_gaps")
 RULES: dict[str, tuple[str, ...]] = {"ma_cross": ("fast", "slow", "side"),
                                      "breakout": ("window", "side"),
                                      "buy_and_hold": ("side",)}
@@ -70,6 +75,7 @@ class Config:
     signals: dict[str, Any]
     params: dict[str, Any]
     sweep: bool
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def _hint(name: str, allowed: tuple[str, ...] | list[str]) -> str:
@@ -108,13 +114,24 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file {what}. Fix: check the path (relative to "
                           f"{Path.cwd()}); see examples/*.toml.")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}). Fix: make "
+                          "it readable (chmod u+r) or copy it somewhere you can read."
+                          ) from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{path}: saved as UTF-16 text; a TOML file is UTF-8. Fix: save it "
+                          "as UTF-8 (in most editors: Save with encoding > UTF-8).")
+    # A UTF-8 byte-order mark (Windows editors add one) carries no content: skip it.
+    text = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return tomllib.loads(text.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}. Fix: see https://toml.io (strings "
                           "in quotes, one key = value per line, [section] headers).") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc}); a TOML file is UTF-8.") from None
+        raise ConfigError(f"{path}: not UTF-8 text ({exc}); a TOML file is UTF-8. Fix: save "
+                          "it as UTF-8.") from None
 
 
 def read_config(path: str | Path, *, sweep: bool = False) -> Config:
@@ -144,7 +161,28 @@ def read_config(path: str | Path, *, sweep: bool = False) -> Config:
     signals = _signals(err, folder, doc["signals"], sweep)
     params = {k: _param(err, k, v, sweep) for k, v in _known(
         err, "params", doc.get("params", {}), tuple(RUN_DEFAULTS)).items()}
-    return Config(path=path, market=market, signals=signals, params=params, sweep=sweep)
+    options = _sweep_options(err, doc.get("sweep"), sweep)
+    return Config(path=path, market=market, signals=signals, params=params, sweep=sweep,
+                  options=options)
+
+
+def _sweep_options(err: _Where, table: dict[str, Any] | None, sweep: bool) -> dict[str, Any]:
+    """``[sweep]``: options of ``sweep()`` itself (``max_memory = "8GB"``)."""
+    if table is None:
+        return {}
+    if not sweep:
+        raise err("[sweep]", "applies to `backtest sweep` only. Fix: remove the section or "
+                  "run `backtest sweep` with this file.")
+    from backtest.sweeps.grid import parse_memory
+
+    _known(err, "sweep", table, SWEEP_KEYS)
+    if "max_memory" in table:
+        try:
+            parse_memory(table["max_memory"])
+        except (TypeError, ValueError) as exc:
+            raise err("[sweep].max_memory", f"{str(exc).replace('sweep(): ', '')} e.g. "
+                      'max_memory = "8GB".') from None
+    return dict(table)
 
 
 def _known(err: _Where, section: str, table: dict[str, Any], allowed: tuple[str, ...]
@@ -180,6 +218,9 @@ def _market(err: _Where, folder: Path, table: dict[str, Any]) -> dict[str, Any]:
     if "funding" in table:
         f = table["funding"]
         is_zero = isinstance(f, (int, float)) and not isinstance(f, bool) and f == 0
+        if isinstance(f, str) and f.strip().lstrip("+-").replace(".", "", 1).isdigit():
+            raise err("[market].funding", f"{f!r} is text (a file path). For no funding "
+                      "write the number without quotes: funding = 0.")
         out["funding"] = 0 if is_zero else _file(err, folder, "[market].funding", f)
     out["instrument"] = _instrument(err, table.get("instrument", "binance:BTCUSDT"))
     for key in ("start", "end"):
@@ -195,6 +236,9 @@ def _market(err: _Where, folder: Path, table: dict[str, Any]) -> dict[str, Any]:
                           '"2024-01-01" or "2024-01-01 08:00" (UTC).') from None
             out[key] = value
     out["gaps"] = _choice(err, "[market].gaps", table.get("gaps", "error"), ("error", "warn"))
+    if "funding_gaps" in table:
+        out["funding_gaps"] = _choice(err, "[market].funding_gaps", table["funding_gaps"],
+                                      ("error", "zero"))
     return out
 
 

@@ -27,8 +27,10 @@ def _read(source: Any, name: str, required: Iterable[str], optional: Iterable[st
 
 
 def _funding(funding: Any, inst: Any, bars_ts: np.ndarray, bar_ns: int,
-             sources: dict[str, str], events: list[dict]) -> dict[str, Any]:
+             sources: dict[str, str], events: list[dict],
+             funding_gaps: str = "error") -> dict[str, Any]:
     """Per-bar funding arrays (SPEC §6); see :func:`align_funding` for the timing."""
+    _refuse_text_number(funding)
     n = len(bars_ts)
     none = {"funding_rate": np.zeros(n), "funding_count": np.zeros(n, dtype=np.int64),
             "next_funding_rate": np.zeros(n), "has_funding": False}
@@ -58,8 +60,49 @@ def _funding(funding: Any, inst: Any, bars_ts: np.ndarray, bar_ns: int,
         t = _read(funding, "funding", ("rate",), (), sources)
     interval = v.validate_funding(t)
     v.check_funding_coverage(t, interval, bars_ts, bar_ns)
+    _check_interval(t, interval, events)
+    _check_holes(t, interval, bars_ts, bar_ns, events, funding_gaps)
     out = align_funding(t.ts, t.cols["rate"], bars_ts, bar_ns, events, t.label)
     return {**out, "has_funding": True, "funding_interval_ns": interval}
+
+
+def _refuse_text_number(funding: Any) -> None:
+    """``funding="0"`` (e.g. from a config or a shell) is a number written as text."""
+    if isinstance(funding, str) and funding.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError(f"load_market: funding={funding!r} is text, read as a file path. For "
+                         "no funding pass the number 0 (funding=0, not funding='0'); for "
+                         "funding events pass the path of a Parquet file (timestamp, rate).")
+
+
+# Venues settle funding every 1 to 8 hours; a median step above a day means sampled or
+# missing events (or times in the wrong unit), and the payments would be far too small.
+_MAX_PLAUSIBLE_INTERVAL_NS = 24 * 3_600 * 10**9
+
+
+def _check_interval(t: v.Table, interval: int, events: list[dict]) -> None:
+    if interval > _MAX_PLAUSIBLE_INTERVAL_NS:
+        events.append({"kind": "funding_interval", "count": 1, "message":
+                       f"{t.label}: the funding interval inferred from the data (the median "
+                       f"step between events) is {v.fmt_interval(interval)}; venues settle "
+                       "every 1-8 h. Are events missing or sampled (e.g. one per month)? "
+                       "Funding paid would be understated. Fix: pass the full funding "
+                       "history."})
+
+
+def _check_holes(t: v.Table, interval: int, bars_ts: np.ndarray, bar_ns: int,
+                 events: list[dict], policy: str) -> None:
+    """Holes in the funding history inside the run: an error unless ``funding_gaps="zero"``
+    accepts them (no funding over the hole); always recorded as an event."""
+    holes, text = v.funding_holes(t, interval, bars_ts, bar_ns)
+    if not holes.size:
+        return
+    if policy == "error":
+        raise DataError(f"{text}. Expected funding over the whole run; no funding would be "
+                        "paid over the hole(s). Fix: supply the missing history, trim the "
+                        "run to a span without holes with start=/end=, or pass "
+                        "funding_gaps='zero' to accept no funding over the hole(s).")
+    events.append({"kind": "funding_gaps", "count": int(holes.size), "message":
+                   f"{text}; accepted with funding_gaps='zero': no funding over them."})
 
 
 def align_funding(event_ns: np.ndarray, rate: np.ndarray, index_ns: np.ndarray, bar_ns: int,

@@ -23,8 +23,10 @@ from backtest.data.funding import _funding, _read
 from backtest.errors import DataError
 
 GAP_POLICIES = ("error", "warn")
+FUNDING_GAP_POLICIES = ("error", "zero")
 # Events that are also emitted as a warning by load_market (repairs are merged into one).
-_WARN_KINDS = ("gaps", "mark_from_last", "funding_ignored", "funding_in_gap")
+_WARN_KINDS = ("gaps", "long_gap", "bar_spacing", "mark_from_last", "funding_ignored",
+               "funding_in_gap", "funding_gaps", "funding_interval")
 
 
 def utc_index(index_ns: np.ndarray) -> pd.DatetimeIndex:
@@ -154,7 +156,7 @@ class Market:
 
 def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = None,
                 instrument: Any = "binance:BTCUSDT", start: Any = None, end: Any = None,
-                gaps: str = "error") -> Market:
+                gaps: str = "error", funding_gaps: str = "error") -> Market:
     """Read, validate and align one instrument's data into a :class:`Market`.
 
     Parameters
@@ -176,6 +178,10 @@ def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = N
         Keep bars with ``start <= t < end`` (naive values are UTC).
     gaps : {"error", "warn"}
         Irregular bar spacing raises, or warns and is counted in ``n_gaps``.
+    funding_gaps : {"error", "zero"}
+        A hole in the funding history inside the run (longer than three funding intervals)
+        raises, or with ``"zero"`` is accepted explicitly as no funding over the hole (an
+        event and a warning either way).
 
     Raises
     ------
@@ -184,6 +190,9 @@ def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = N
     """
     if gaps not in GAP_POLICIES:
         raise ValueError(f"load_market: gaps must be one of {GAP_POLICIES}; got {gaps!r}.")
+    if funding_gaps not in FUNDING_GAP_POLICIES:
+        raise ValueError(f"load_market: funding_gaps must be one of {FUNDING_GAP_POLICIES}; "
+                         f"got {funding_gaps!r}.")
     inst = _resolve_instrument(instrument)
     lo, hi = _bound(start, "start"), _bound(end, "end")
     if lo is not None and hi is not None and lo >= hi:
@@ -203,13 +212,15 @@ def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = N
             t = _read(src, name, v.PRICE_COLUMNS, (), sources)
             ref[name] = _align_reference(t, last.ts, bar_ns, name, events,
                                          tick if name == "mark" else 0.0, inst.symbol)
+            v.check_reference_plausible(v.Table(t.label, last.ts, ref[name], last.rows),
+                                        last.cols["close"], last.label, name)
     mark_source = "mark" if mark is not None else "last"
     if mark is None:
         events.append({"kind": "mark_from_last", "count": len(last.ts), "message":
                        "no mark bars given: mark := last price, so liquidations fire on "
                        "last-price wicks (pessimistic). Pass mark='..._mark.parquet' to use "
                        "the exchange's mark price."})
-    fund = _funding(funding, inst, last.ts, bar_ns, sources, events)
+    fund = _funding(funding, inst, last.ts, bar_ns, sources, events, funding_gaps)
 
     repairs = _repairs(events, with_index=index is not None)
     _warn(events, repairs, stacklevel=3)

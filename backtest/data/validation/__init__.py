@@ -31,6 +31,8 @@ from backtest.data.validation.reference import (
     MAX_MEDIAN_FUNDING_RATE,
     align_reference,
     check_funding_coverage,
+    check_reference_plausible,
+    funding_holes,
     validate_funding,
 )
 from backtest.data.validation.tables import (
@@ -39,6 +41,7 @@ from backtest.data.validation.tables import (
     check_columns,
     check_duplicate_columns,
     check_order,
+    check_readable_file,
     numeric_column,
     read_frame,
     suggest,
@@ -50,7 +53,8 @@ from backtest.data.validation.timestamps import EARLIEST_NS, fmt_interval, fmt_t
 __all__ = [
     "EARLIEST_NS", "MAX_FUNDING_RATE", "MAX_MEDIAN_FUNDING_RATE", "MAX_PRICE", "MIN_PRICE",
     "PRICE_COLUMNS", "Table", "align_reference", "check_columns", "check_duplicate_columns",
-    "check_funding_coverage", "check_order", "check_price_magnitude", "check_prices",
+    "check_funding_coverage", "check_order", "check_reference_plausible", "funding_holes",
+    "check_price_magnitude", "check_prices", "check_readable_file",
     "check_ranges", "check_tick", "check_volume", "fmt_interval", "fmt_ts", "gaps_message",
     "numeric_column", "read_frame", "record_open_repair", "repair_open", "spacing", "suggest",
     "timestamps", "to_table", "trim", "validate_bars", "validate_funding",

@@ -155,7 +155,40 @@ def validate_bars(t: Table, gaps: str, events: list[dict], prefix: str = "") -> 
                             "regular span with start=/end=, or pass gaps='warn' to accept them "
                             "(each gap is then one long step between two bars).")
         events.append({"kind": "gaps", "count": int(irregular.size), "message": text + "."})
+        _note_long_gap(t, irregular, events)
+    _note_spacing(t, step, events)
     return step, int(irregular.size)
+
+
+# Bar intervals outside [1 s, 31 d] are not market bars (times in the wrong unit?).
+_MIN_BAR_NS, _MAX_BAR_NS = 10**9, 31 * 86_400 * 10**9
+# An accepted gap longer than this share of the span (or than a week) distorts every
+# time-based stat: it counts as time in the market.
+_LONG_GAP_SHARE, _LONG_GAP_NS = 0.1, 7 * 86_400 * 10**9
+
+
+def _note_spacing(t: Table, step: int, events: list[dict]) -> None:
+    if _MIN_BAR_NS <= step <= _MAX_BAR_NS:
+        return
+    events.append({"kind": "bar_spacing", "count": 1, "message":
+                   f"{t.label}: the bars are {fmt_interval(step)} apart (the median step), "
+                   "not plausible for market bars (expected 1 s to 31 d). Are the times in "
+                   "the wrong unit (e.g. seconds or ms read as ns)? Fix: convert the "
+                   "timestamp column with pd.to_datetime(..., unit=...)."})
+
+
+def _note_long_gap(t: Table, irregular: np.ndarray, events: list[dict]) -> None:
+    d = np.diff(t.ts)[irregular]
+    i = int(irregular[int(np.argmax(d))])
+    longest, span = int(d.max()), int(t.ts[-1] - t.ts[0])
+    if longest < _LONG_GAP_NS and longest < _LONG_GAP_SHARE * span:
+        return
+    events.append({"kind": "long_gap", "count": 1, "message":
+                   f"{t.label}: accepted gap of {fmt_interval(longest)} "
+                   f"({fmt_ts(t.ts[i])} -> {fmt_ts(t.ts[i + 1])}), {longest / span:.0%} of "
+                   "the span: time-based stats (CAGR, annualised volatility and Sharpe) count "
+                   "it as time in the market and a position is held across it. Fix: trim to "
+                   "one side of the gap with start=/end=, or supply the missing bars."})
 
 
 def record_open_repair(t: Table, events: list[dict], prefix: str = "") -> int:

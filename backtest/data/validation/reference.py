@@ -121,3 +121,65 @@ def _coverage_message(ref: Table, bars_ts: np.ndarray, found: np.ndarray, span: 
             f"{fmt_ts(ref.ts[0])} -> {fmt_ts(ref.ts[-1])} but {span}; missing: "
             f"{'; '.join(parts)}. Expected a {name} bar at every bar time. Fix: {fix}"
             + (", or leave mark=None to use last prices (pessimistic)." if name == "mark" else "."))
+
+
+# Mark (or index) close / last close: the median must lie within MEDIAN_TOL of 1 and the
+# 0.1 %..99.9 % quantiles within EXTREME_RANGE. Mark and last differ by basis points in calm
+# markets and by a few percent in crashes; a file in cents (x100), a price doubled or
+# halved, or another symbol's mark lies far outside.
+REF_MEDIAN_TOL = 0.05
+REF_EXTREME_RANGE = (2.0 / 3.0, 1.5)
+REF_QUANTILES = (0.001, 0.999)
+
+
+def check_reference_plausible(ref: Table, last_close: np.ndarray, last_label: str,
+                              name: str) -> None:
+    """Refuse ``name`` bars (mark or index, already aligned on the bars) whose closes are
+    not plausible against the last prices; the message gives the numbers."""
+    ratio = ref.cols["close"] / last_close
+    med = float(np.median(ratio))
+    lo, hi = (float(q) for q in np.quantile(ratio, REF_QUANTILES))
+    if abs(med - 1.0) <= REF_MEDIAN_TOL and REF_EXTREME_RANGE[0] <= lo and \
+            hi <= REF_EXTREME_RANGE[1]:
+        return
+    worst = int(np.argmax(np.abs(np.log(ratio))))
+    scale = (f" (a factor of {med:.4g}: prices in other units, e.g. cents?)"
+             if abs(med - 1.0) > REF_MEDIAN_TOL else "")
+    raise DataError(
+        f"{ref.label}: {name} prices are not plausible against the last prices of "
+        f"{last_label}: {name} close / last close has median {med:.4g}{scale} and "
+        f"{REF_QUANTILES[0]:.1%}..{REF_QUANTILES[1]:.1%} quantiles {lo:.4g}..{hi:.4g}; "
+        f"the largest departure is at {ref.where(worst)}: {name} {ref.cols['close'][worst]!r}"
+        f" vs last {float(last_close[worst])!r}. Expected a median within "
+        f"{REF_MEDIAN_TOL:.0%} of 1 and quantiles within {REF_EXTREME_RANGE[0]:.3g}.."
+        f"{REF_EXTREME_RANGE[1]:.3g}. Fix: check that the {name} file belongs to these bars "
+        f"(same symbol, same price units), rescale it"
+        + (", or leave mark=None to use last prices (pessimistic)." if name == "mark" else
+           ", or leave index=None."))
+
+
+# A hole in the funding history longer than this many funding intervals is not a schedule
+# change: events are missing.
+FUNDING_GAP_INTERVALS = 3
+
+
+def funding_holes(t: Table, interval: int, bars_ts: np.ndarray, bar_ns: int
+                  ) -> tuple[np.ndarray, str]:
+    """Positions ``i`` where ``t.ts[i] -> t.ts[i + 1]`` is a hole inside the run (longer than
+    :data:`FUNDING_GAP_INTERVALS` intervals within the bars' span), and a text listing them."""
+    d = np.diff(t.ts)
+    run_lo, run_hi = int(bars_ts[0]), int(bars_ts[-1]) + bar_ns
+    # the part of each step that lies inside the run
+    inside = np.minimum(t.ts[1:], run_hi) - np.maximum(t.ts[:-1], run_lo)
+    holes = np.flatnonzero((d > FUNDING_GAP_INTERVALS * interval)
+                           & (inside > FUNDING_GAP_INTERVALS * interval))
+    if not holes.size:
+        return holes, ""
+    missing = int(sum(d[i] // interval - 1 for i in holes))
+    shown = ", ".join(f"{fmt_ts(t.ts[i])} -> {fmt_ts(t.ts[i + 1])} ({fmt_interval(d[i])})"
+                      for i in holes[:3])
+    more = f" and {holes.size - 3} more" if holes.size > 3 else ""
+    return holes, (f"{t.label}: {holes.size} hole(s) in the funding history inside the run, "
+                   f"longer than {FUNDING_GAP_INTERVALS} funding intervals of "
+                   f"{fmt_interval(interval)}: {shown}{more} (about {missing:,} events "
+                   "missing)")

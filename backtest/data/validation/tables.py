@@ -8,7 +8,10 @@ pyarrow, ``backtest.errors`` and the sibling ``timestamps`` module only.
 
 from __future__ import annotations
 
+import decimal
 import difflib
+import errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,18 +73,56 @@ def read_frame(source: Any, name: str) -> tuple[pd.DataFrame, str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(source)
-    if not path.is_file():
-        raise DataError(f"{path}: {name} file not found. Fix: check the path "
-                        f"(relative paths are resolved from {Path.cwd()}).")
+    path = Path(source).expanduser()
+    check_readable_file(path, name)
     try:
         return pq.read_table(path).to_pandas(), str(path)
+    except PermissionError as exc:
+        raise DataError(f"{path}: permission denied reading the {name} file ({exc.strerror}). "
+                        "Fix: make it readable (e.g. chmod u+r on it and its folders) or copy "
+                        "it somewhere you can read.") from exc
     except (pa.ArrowException, OSError) as exc:
         raise DataError(f"{path}: cannot read as Parquet ({type(exc).__name__}: {exc}). "
                         "Expected a Parquet file with columns timestamp, open, high, low, "
                         "close[, volume] or timestamp, rate. Fix: check that the file is "
                         "complete and is Parquet (convert CSV with `backtest data import`)."
                         ) from exc
+
+
+def check_readable_file(path: Path, name: str, expected: str = "a Parquet file") -> None:
+    """A regular file, or a clear error saying what the path is instead (directory, FIFO,
+    device, socket, symlink loop or dangling link, missing)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise DataError(f"{path}: the {name} path is a symbolic link that points to "
+                            f"{os.readlink(path)}, which does not exist. Fix: point the link "
+                            "at the file, or pass the file's own path.") from None
+        raise DataError(f"{path}: {name} file not found. Fix: check the path (relative paths "
+                        f"are resolved from {Path.cwd()}).") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(f"{path}: the {name} path is a symbolic link loop (it points back "
+                            "to itself). Fix: replace the link with the file, or pass the "
+                            "file's own path.") from None
+        if exc.errno == errno.EACCES:
+            raise DataError(f"{path}: permission denied looking up the {name} file. Fix: "
+                            "make its folders searchable (chmod u+x) or copy it elsewhere."
+                            ) from None
+        raise DataError(f"{path}: cannot open the {name} file ({exc.strerror}). Fix: check "
+                        "the path and the file system.") from None
+    if stat.S_ISREG(mode):
+        return
+    what = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    fix = (f"pass the file inside it ({expected}), not the folder" if stat.S_ISDIR(mode)
+           else f"write the data to a regular file first ({expected})")
+    raise DataError(f"{path}: the {name} path is {what}, not a regular file. Expected "
+                    f"{expected}. Fix: {fix}.")
 
 
 def suggest(name: str, columns: Sequence[Any], aliases: Sequence[str] = ()) -> str | None:
@@ -155,6 +196,12 @@ def numeric_column(s: pd.Series, label: str, col: str) -> np.ndarray:
     if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
             and not pd.api.types.is_complex_dtype(s)):
         return np.array(s.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    sample = s.dropna()
+    if len(sample) and all(isinstance(x, decimal.Decimal) for x in sample.iloc[:100]):
+        raise DataError(f"{label}: column '{col}' holds Decimal values (exact decimals, e.g. "
+                        f"{sample.iloc[0]!r}); expected float64 numbers. Fix: "
+                        f"df['{col}'] = df['{col}'].astype(float) (for a Parquet file: read it "
+                        "with pandas, convert, write it back).")
     coerced = pd.to_numeric(s, errors="coerce")
     bad = np.flatnonzero((coerced.isna() & s.notna()).to_numpy())
     first = f"; first non-number at row {bad[0]}: {s.iloc[bad[0]]!r}" if bad.size else ""

@@ -54,6 +54,7 @@ def timestamps(df: pd.DataFrame, label: str) -> np.ndarray:
     else:
         s, where, conv, acc = pd.Series(df.index), "the DatetimeIndex", "df.index", ""
     fix_to = f"{conv} = "
+    s = _numpy_backed(s)
     dt = s.dtype
     if isinstance(dt, pd.DatetimeTZDtype):
         if str(dt.tz) not in _UTC_NAMES:
@@ -80,6 +81,19 @@ def timestamps(df: pd.DataFrame, label: str) -> np.ndarray:
                             conv)
     raise DataError(f"{label}: {where} has dtype {dt}; expected timestamp[ns, UTC]. Fix: "
                     f"{fix_to}pd.to_datetime({conv}, utc=True).")
+
+
+def _numpy_backed(s: pd.Series) -> pd.Series:
+    """A pyarrow-backed timestamp column as the equivalent numpy-backed one (same zone)."""
+    dt = s.dtype
+    if isinstance(dt, pd.ArrowDtype) and dt.kind == "M":
+        tz = getattr(dt.pyarrow_dtype, "tz", None)
+        unit = getattr(dt.pyarrow_dtype, "unit", "ns")
+        try:
+            return s.astype(f"datetime64[{unit}, {tz}]" if tz else f"datetime64[{unit}]")
+        except (TypeError, ValueError):
+            return s
+    return s
 
 
 def _check_epoch(ns: np.ndarray, label: str, where: str, conv: str, as_int: str
