@@ -27,9 +27,8 @@ this bar or the last one, none settles funding, none holds a resting order, and 
 position's liquidation, stop and take-profit levels lie beyond the bar's extremes
 (``lanes.guards`` and ``quiet.needs_full_step``, the single-market sweep's tests), and in
 cross mode the portfolio's cross test passes (computed exactly, as ``portfolio_bar`` would).
-On such a bar ``step_bar`` would only move the trailing references and update each open
-market's statistics, which is what the quiet path does (``step.move_trailing_reference``,
-``stats.update_bar_stats``; a flat market's statistics are not read by the portfolio). A
+On such a bar ``step_bar`` would only move the trailing references and update each
+market's statistics; the quiet path does what of that the outputs read (``_quiet_bar``). A
 ruined portfolio with no position left costs one comparison per bar (early exit): its
 equity cannot move. Markets with an expiry or spot-margin interest always take the full
 step. Imports numpy, numba and kernels only.
@@ -70,7 +69,10 @@ from backtest.kernels.records import (
     P_STOP_TRIGGER,
     P_TRAILING,
     S_EVENT_COUNT0,
+    S_EXPOSED_BARS,
     S_FUNDING_BAR,
+    S_LIQ,
+    S_MIN_LIQ_DISTANCE,
     S_N_TRADES,
     S_PENDING_SIDE,
     S_RUINED,
@@ -79,7 +81,6 @@ from backtest.kernels.records import (
     S_TRAIL_REF,
     TRIGGER_MARK,
 )
-from backtest.kernels.stats import update_bar_stats
 from backtest.kernels.views import unowned
 
 # misc columns
@@ -143,15 +144,30 @@ def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet):
 
 
 @njit(cache=True, nogil=True)
-def _quiet_bar(t, states, ps, bars, insts):
-    """What ``step_bar`` does on a quiet bar that the portfolio's outputs read."""
+def _quiet_bar(t, states, ps, bars):
+    """What ``step_bar`` does on a quiet bar that the portfolio's outputs can read: the
+    trailing reference (read only when a trailing stop is set), the exposure count and the
+    minimum liquidation distance (``stats.update_bar_stats``' own arithmetic). The
+    per-market equity statistics of ``update_bar_stats`` are not read by a portfolio (its
+    stats come from the combined equity; the step's per-market ruin test is undone)."""
     for j in range(states.shape[0]):
         st = states[j]
-        if st[S_SIDE] == 0.0:
+        side = st[S_SIDE]
+        if side == 0.0:
             continue
         st[S_FUNDING_BAR] = 0.0
-        move_trailing_reference(st, ps[j], t, bars[j])
-        update_bar_stats(st, ps[j], bars[j], insts[j])
+        if ps[j, P_TRAILING] == ps[j, P_TRAILING]:
+            move_trailing_reference(st, ps[j], t, bars[j])
+        st[S_EXPOSED_BARS] += 1.0
+        liq = st[S_LIQ]
+        if side > 0.0:
+            x = bars[j, M_MARK_LOW]
+            dist = (x - liq) / x
+        else:
+            x = bars[j, M_MARK_HIGH]
+            dist = (liq - x) / x
+        if dist < st[S_MIN_LIQ_DISTANCE]:
+            st[S_MIN_LIQ_DISTANCE] = dist
 
 
 @njit(cache=True, nogil=True)
@@ -235,7 +251,7 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
             cross = crosses[c]
             wallet = wallets[c]
             if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet):
-                _quiet_bar(t, st, ps, bars, insts_v)
+                _quiet_bar(t, st, ps, bars)
                 misc[lo + c, X_QUIET] += 1.0
             else:
                 wallet = portfolio_bar(t, is_last, cross, st, ps, bars, insts_v, tiers_v,

@@ -35,7 +35,6 @@ from backtest.kernels.portfolio_sweep import (
     portfolio_sweep_block,
 )
 from backtest.kernels.stats import N_STATS, STAT_NAMES
-from backtest.results.frames import trades_frame
 from backtest.results.metrics import compute_stats
 from backtest.simulation.compile_notice import SECONDS, notify_compiling
 from backtest.simulation.params import SIGNAL_NAMES, encode
@@ -191,17 +190,21 @@ def _stats_row(inputs: PortfolioInputs, prms: list[dict[str, Any]], equity: np.n
                funding: np.ndarray, trades: np.ndarray, trade_market: np.ndarray,
                misc: np.ndarray, funding_bars: list[np.ndarray]) -> list[float]:
     """``PortfolioResult._raw_stats`` from the kernel's outputs: the same ``compute_stats``
-    call on the same values, laid out as ``PortfolioResult`` lays them out (the sums are
-    numpy's pairwise sums, whose order depends on the layout)."""
+    call on the same values in the same order and layout (its sums are numpy's pairwise
+    sums, whose rounding depends on both). Of the trades table only the columns the stats
+    read are built."""
     n_rows = int(misc[X_N_ROWS])
     if n_rows != int(misc[X_N_TRADES]):
         raise RuntimeError("portfolio sweep: trade buffer too small (a bug; please report)")
-    first = inputs.markets[inputs.names[0]]
-    index = first.index
+    index = inputs.markets[inputs.names[0]].index
     rows = trades[:n_rows * R.N_TRADE_COLS].reshape(n_rows, R.N_TRADE_COLS)
-    frame = trades_frame(rows, index)
-    frame.insert(0, "market", [inputs.names[j] for j in trade_market[:n_rows]])
-    frame = frame.sort_values(["exit_time", "market"], kind="stable").reset_index(drop=True)
+    # PortfolioResult.trades' order: by exit time, then market name, stable (lexsort is).
+    rank = np.argsort(np.argsort(np.array(inputs.names), kind="stable"), kind="stable")
+    order = np.lexsort((rank[trade_market[:n_rows]], rows[:, R.T_EXIT_BAR]))
+    rows = rows[order]
+    frame = pd.DataFrame({"pnl": rows[:, R.T_PNL], "fees": rows[:, R.T_FEES],
+                          "interest": rows[:, R.T_INTEREST],
+                          "exit_reason": [R.REASONS[int(c)] for c in rows[:, R.T_REASON]]})
     # As simulate_portfolio's per_market[:, 3, :]: rows of a larger array (not coalescible).
     n_markets, n_bars = len(inputs.names), len(index)
     per_market = np.zeros((n_markets, n_bars + 1))[:, :n_bars]
