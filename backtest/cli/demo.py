@@ -1,6 +1,6 @@
 """``backtest demo``: one documented strategy on the shipped sample data at 1×, 3×, 10×, 25×.
 
-Data (``data/`` beside the package, from the source repository): Binance USDⓈ-M BTCUSDT
+Data (shipped inside the package, :func:`backtest.data.samples.sample_path`): Binance USDⓈ-M BTCUSDT
 perpetual — 1h last-price bars, 1h mark-price bars and the funding events — as preset
 ``binance:BTCUSDT`` (linear, USDT account, Binance fees and maintenance tiers), trimmed to
 ``2020-01-01 → 2026-05-17 07:00 UTC``, the span the mark-price file covers. Liquidations
@@ -40,9 +40,11 @@ from typing import Any
 import numpy as np
 
 from backtest.data.market import load_market
+from backtest.data.samples import sample_path
 from backtest.errors import DataError
 from backtest.presentation.plotting import figure_png, plot_comparison, plot_result
 from backtest.presentation.reports.single import write_atomic, write_comparison_report
+from backtest.presentation.tables import format_value
 from backtest.simulation.run import run
 from backtest.simulation.signals import ma_cross
 
@@ -74,8 +76,9 @@ def _strategy(instrument: Any) -> str:
 
 
 def data_dir() -> Path:
-    """Where the shipped sample data is expected: ``<repository>/data``."""
-    return Path(__file__).resolve().parents[2] / "data"
+    """Where the shipped sample data is: the package's ``backtest/data/sample_files``
+    (package data, so an installed wheel has it too)."""
+    return sample_path(FILES["bars"]).parent
 
 
 def _paths(folder: Path) -> dict[str, Path]:
@@ -83,9 +86,10 @@ def _paths(folder: Path) -> dict[str, Path]:
     missing = [p.name for p in paths.values() if not p.is_file()]
     if missing:
         raise DataError(f"backtest demo: the sample data is expected in {folder} and "
-                        f"{', '.join(missing)} is missing there. It ships with the source "
-                        "repository (data/), not with an installed wheel. Fix: run from a "
-                        "clone (pip install -e .), or copy the files into that folder.")
+                        f"{', '.join(missing)} is missing there. It ships inside the "
+                        "package (backtest/data/sample_files). Fix: reinstall the package "
+                        "(pip install --force-reinstall backtest), or pass data= a folder "
+                        "holding these files.")
     return paths
 
 
@@ -99,16 +103,15 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _table(results: dict[str, Any], currency: str) -> str:
-    header = ("leverage", "total return", "CAGR", "max drawdown", "liquidations", "stops",
-              f"funding paid ({currency})", f"fees paid ({currency})",
+    """The comparison table, one row per leverage, numbers by the package's one formatter
+    (``backtest.presentation.tables``)."""
+    header = ("leverage", "total return", "CAGR", "max drawdown", "Sharpe", "liquidations",
+              "ruined", "stops", f"funding paid ({currency})", f"fees paid ({currency})",
               f"final equity ({currency})")
-    rows = []
-    for label, r in results.items():
-        s = r.stats
-        rows.append((label, f"{s['total_return']:+.2%}", f"{s['cagr']:+.1%}",
-                     f"{s['max_drawdown']:.2%}", f"{s['n_liquidations']}", f"{s['n_stops']}",
-                     f"{s['funding_paid']:,.2f}", f"{s['fees_paid']:,.2f}",
-                     f"{s['final_equity']:,.2f}"))
+    keys = ("total_return", "cagr", "max_drawdown", "sharpe", "n_liquidations", "ruined",
+            "n_stops", "funding_paid", "fees_paid", "final_equity")
+    rows = [(label, *(format_value(k, r.stats[k]) for k in keys))
+            for label, r in results.items()]
     return _text_table(header, rows)
 
 
@@ -193,11 +196,9 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
     images: dict[str, bytes] = {}
     written: list[Path] = []
     for label, r in results.items():
-        equity = r.equity.to_numpy()
-        log_equity = bool(equity.min() > 0 and equity.max() / equity.min() > 20)
-        images[label] = figure_png(plot_result(r, log_equity=log_equity))
+        images[label] = figure_png(plot_result(r))   # log equity axis beyond a 10x span
         written.append(write_atomic(out / f"result_{label}.png", images[label]))
-    comparison = plot_comparison(results, log=True, title=(
+    comparison = plot_comparison(results, title=(
         f"{market.instrument.symbol}: {FAST}h/{SLOW}h SMA cross, long/short, 5% stop, 25% of "
         "the wallet as isolated margin — by leverage"))
     written.append(write_atomic(out / "comparison.png", figure_png(comparison)))
