@@ -102,7 +102,7 @@ from backtest.kernels.records import (
     SIG_SHORT_EXIT,
     TRIGGER_MARK,
 )
-from backtest.kernels.stats import finalize_stats
+from backtest.kernels.stats import finalize_stats, log_return
 from backtest.kernels.step import RUIN_FRACTION, init_state, load_bar, settle_funding, step_bar
 
 # Combinations per tile. The hot rows are indexed ``slot * TILE + c`` with a compile-time
@@ -283,7 +283,7 @@ def quiet_pass(h, q, flags, n, position_due, code_open, code_close, inverse, cs,
         old_equity = h[H_EQUITY * TILE + c]
         h[H_EQUITY * TILE + c] = equity if quiet else old_equity
         prev = h[H_PREV * TILE + c]
-        r = equity / prev - 1.0 if prev > 0.0 else 0.0
+        r = log_return(equity, prev, q[Q_RUIN_LEVEL * TILE + c])
         n0 = h[H_N * TILE + c]
         n1 = n0 + 1.0
         mean = h[H_MEAN * TILE + c]

@@ -93,6 +93,20 @@ class RunResult:
                 f"{s['n_liquidations']} liquidations, funding {s['funding_paid']:.6g}"
                 f"{', RUINED' if s['ruined'] else ''}>")
 
+    def _html_extra(self) -> str:
+        """More HTML after the stats table in Jupyter (a subclass's per-market table)."""
+        return ""
+
     def _repr_html_(self) -> str:
-        table = self.stats.to_frame().to_html(float_format=lambda x: f"{x:.6g}")
-        return f"<p>{self.__repr__()[1:-1]}</p>{table}"
+        """Jupyter: the repr line, the stats (one formatter for every table) and the
+        subclass's extra table, side by side."""
+        import html
+
+        from backtest.presentation.tables import stats_html
+
+        stats = stats_html(self.stats, self.account_currency)
+        extra = self._html_extra()
+        cell = "<div style='display:inline-block;vertical-align:top;margin-right:24px'>"
+        return (f"<p><b>{html.escape(type(self).__name__)}</b> "
+                f"{html.escape(self.__repr__()[1:-1].split(' ', 1)[1])}</p>"
+                f"{cell}{stats}</div>" + (f"{cell}{extra}</div>" if extra else ""))
