@@ -252,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="inspect market-data files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    check = data_sub.add_parser("check", help="validate Parquet bar/funding files (SPEC §11)")
+    check = data_sub.add_parser("check", help="validate Parquet bar/funding files "
+                                "(the checks load_market makes)")
     check.add_argument("files", nargs="+", help="Parquet files (bars, mark bars or funding)")
     check.add_argument("--gaps", choices=["error", "warn"], default="warn",
                        help="treat irregular bar spacing as an error or a warning")
