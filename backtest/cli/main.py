@@ -248,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backtest",
         description="Backtest leveraged crypto derivatives (perpetuals, futures, spot margin).",
     )
+    from backtest.version import __version__
+
+    parser.add_argument("--version", action="version", version=f"backtest {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="inspect market-data files")

@@ -29,6 +29,7 @@ from backtest.presentation.reports.html import (
     stats_table,
     table,
     trades_table,
+    wide,
 )
 
 __all__ = ["write_comparison_report", "write_result_report"]
@@ -60,7 +61,7 @@ def write_result_report(result: Any, path: str | os.PathLike[str], title: str | 
     """Write one run's self-contained HTML report to ``path`` (atomically).
 
     Contents: the :func:`~backtest.plotting.plot_result` figure (base64 PNG), the stats
-    table (keys as in SPEC §8, fractions also shown as %), the trades (first and last
+    table (fractions also shown as %), the trades (first and last
     :data:`TRADE_ROWS` rows), events summarised by kind, the parameters, and the data: span,
     mark source, sources and counted repairs. ``plot_kwargs`` go to ``plot_result``.
 
@@ -74,7 +75,7 @@ def write_result_report(result: Any, path: str | os.PathLike[str], title: str | 
 
 def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[str],
                             title: str = "Comparison of runs", *, notes: str | None = None,
-                            images: Mapping[str, bytes] | None = None, log: bool = True,
+                            images: Mapping[str, bytes] | None = None, log: bool | None = None,
                             run_details: bool = True) -> Path:
     """Write an HTML report comparing several runs (e.g. one strategy at several leverages).
 
@@ -89,8 +90,9 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
     images : mapping of label -> PNG bytes, optional
         Pre-rendered per-run figures (avoids drawing them twice); others are drawn with
         :func:`~backtest.plotting.plot_result`.
-    log : bool
-        Log-scale the comparison chart's equity axis.
+    log : bool, optional
+        Log-scale the comparison chart's equity axis; default the rule of every equity axis
+        (log beyond a 10× span).
     run_details : bool
         Add one section per run: figure, trades, events and parameters.
     """
@@ -100,12 +102,12 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
     first = next(iter(results.values()))
     parts = [f"<pre>{esc(notes)}</pre>" if notes else ""]
     parts.append(img(figure_png(plot_comparison(results, log=log)), "equity comparison"))
-    stats = pd.DataFrame({label: r.stats for label, r in results.items()}).T
-    cur = {label: r.account_currency for label, r in results.items()}
-    shown = pd.DataFrame({k: [stat_display(k, v, cur[i]) for i, v in stats[k].items()]
-                          for k in stats.columns}, index=stats.index)
-    shown.index.name = "run"
-    parts.append(f"<h2>Statistics</h2>{table(shown, index=True)}")
+    # One column per run, one row per stat: a few runs fit the page whatever the stats.
+    shown = pd.DataFrame({label: [stat_display(k, v, r.account_currency)
+                                  for k, v in r.stats.items()]
+                          for label, r in results.items()}, index=first.stats.index)
+    shown.index.name = "stat"
+    parts.append(f"<h2>Statistics</h2>{wide(table(shown, index=True))}")
     params = pd.DataFrame({label: pd.Series(r.params, dtype=object)
                            for label, r in results.items()})
     differ = params.apply(lambda row: row.map(num).nunique() > 1, axis=1)
