@@ -139,7 +139,20 @@ def _wick_line(market: Any) -> str:
     return line + "."
 
 
-def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -> str:
+PROGRESS_DELAY_S = 2.0  # the progress bar appears only once the demo has taken this long
+
+
+def _progress(show: bool) -> Any:
+    """A tqdm bar over the demo's steps (runs, figures, report) on stderr that stays hidden
+    unless the demo outlives :data:`PROGRESS_DELAY_S` (a cold Numba cache, a slow disk)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=2 * len(LEVERAGES) + 3, desc="backtest demo", unit="step",
+                delay=PROGRESS_DELAY_S, disable=not show, leave=False)
+
+
+def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None,
+             progress: bool = True) -> str:
     """Run the module's strategy at 1×, 3×, 10×, 25× and write figures and a report.
 
     Parameters
@@ -149,6 +162,8 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
         ``report.html``; created if needed. Files are written atomically.
     data : str or Path, optional
         Folder with the sample files; default :func:`data_dir`.
+    progress : bool
+        Show a progress bar (stderr) when the demo takes more than ~2 s.
 
     Returns
     -------
@@ -165,11 +180,13 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
     paths = _paths(Path(data) if data is not None else data_dir())
     out = Path(out_dir)
     notes: list[str] = []
+    bar = _progress(progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         market = load_market(paths["bars"], mark=paths["mark"], funding=paths["funding"],
                              instrument=INSTRUMENT, start=START, end=END)
         entries, short_entries = ma_cross(market.bars["close"], FAST, SLOW)
+        bar.update()
         results: dict[str, Any] = {}
         for lev in LEVERAGES:
             label = f"{lev}x"
@@ -178,6 +195,7 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
                                  leverage=lev, **RUN_PARAMS)
             notes += [f"{label}: {w.message}" for w in caught[n_before:]]
             notes += _rejections(label, results[label])
+            bar.update()
     notes = list(dict.fromkeys(notes))
     t_run = time.perf_counter() - t0
     currency = market.instrument.account_currency
@@ -198,13 +216,17 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
     for label, r in results.items():
         images[label] = figure_png(plot_result(r))   # log equity axis beyond a 10x span
         written.append(write_atomic(out / f"result_{label}.png", images[label]))
+        bar.update()
     comparison = plot_comparison(results, title=(
         f"{market.instrument.symbol}: {FAST}h/{SLOW}h SMA cross, long/short, 5% stop, 25% of "
         "the wallet as isolated margin — by leverage"))
     written.append(write_atomic(out / "comparison.png", figure_png(comparison)))
+    bar.update()
     written.append(write_comparison_report(
         results, out / "report.html", title="backtest demo: one strategy at 1x, 3x, 10x, 25x",
         notes=summary, images=images))
+    bar.update()
+    bar.close()
     elapsed = time.perf_counter() - t0
     files = "files: " + ", ".join(str(p) for p in written)
     timing = (f"time: {elapsed:.1f} s ({t_run:.1f} s loading and running, Numba compile "

@@ -108,6 +108,10 @@ def _equity_panel(ax: Axes, result: Any, *, log_equity: bool, quote_equity: bool
                     label=f"drawdown from peak (max {max_dd:.1%})", zorder=2)
     ax.axhline(capital, color="0.45", lw=0.7, ls=":",
                label=f"initial capital {capital:,.6g} {account}")
+    hold = result.buy_and_hold() if hasattr(result, "buy_and_hold") else None
+    if hold is not None:
+        ax.plot(t, np.asarray(hold, dtype=float), lw=0.8, color="0.35", ls="--", zorder=2,
+                label=f"buy and hold, 1x, no costs ({hold.iloc[-1] / capital - 1:+.0%})")
     trades = result.trades
     liq = trades[trades["exit_reason"] == "liquidation"]
     if len(liq):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from backtest.atomic import write_atomic
 from backtest.presentation.plotting import figure_png, plot_comparison, plot_result
+from backtest.presentation.reports.analysis import analysis_html
 from backtest.presentation.reports.html import (
     cells,
     data_section,
@@ -49,6 +50,7 @@ def result_report_html(result: Any, title: str | None = None, png: bytes | None 
     png = png if png is not None else _figure_png(result, **plot_kwargs)
     body = (f"<p>{esc(repr(result)[1:-1])}</p>{img(png, 'result figure')}"
             f"<h2>Statistics</h2>{stats_table(result.stats, result.account_currency)}"
+            f"{analysis_html(result)}"
             f"<h2>Trades</h2>{trades_table(result)}"
             f"<h2>Events by kind</h2>{events_table(result)}"
             f"<h2>Parameters</h2>{params_table(prm)}"
@@ -122,6 +124,8 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
             png = images.get(label) or _figure_png(r)
             parts.append(
                 f"<h2>Run {esc(label)}</h2><p>{esc(repr(r)[1:-1])}</p>{img(png, label)}"
+                f"<details><summary>Analysis: monthly returns, drawdown periods, exits by "
+                f"reason, costs</summary>{analysis_html(r)}</details>"
                 f"<details><summary>Trades ({len(r.trades)})</summary>{trades_table(r)}"
                 f"</details><details open><summary>Events by kind</summary>"
                 f"{events_table(r)}</details>")
