@@ -31,14 +31,15 @@ __all__ = ["FRACTION_COLUMNS", "StatsFrame", "format_frame", "format_value", "ht
 FRACTION_COLUMNS = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure",
                     "min_liq_distance", "stop_loss", "take_profit", "trailing_stop",
                     "slippage", "limit_offset", "stop_limit_offset", "monthly_return",
-                    "depth", "share")
+                    "depth", "share", "drag", "mean monthly drag")
 SIGNED_COLUMNS = ("total_return", "cagr", "monthly_return")
-MONEY_COLUMNS = ("final_equity", "fees_paid", "funding_paid", "interest_paid", "pnl",
+MONEY_COLUMNS = ("final_equity", "fees_paid", "funding_paid", "interest_paid", "pnl", "mean_pnl",
                  "gross_pnl", "fees", "funding", "interest", "initial_capital", "margin",
                  "equity", "wallet")
 RATIO_COLUMNS = ("sharpe", "sortino", "calmar", "profit_factor")
 PARAMETER_COLUMNS = ("leverage", "stop_loss", "take_profit", "trailing_stop", "margin_mode",
                      "size", "size_type", "signals", "slippage")
+PLAIN_INT_COLUMNS = ("year", "#", "combination")
 MISSING_STAT = "–"
 REPR_ROWS = 20
 
@@ -66,6 +67,8 @@ def format_value(column: str | None, value: Any) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, (int, np.integer)):
+        if name in PLAIN_INT_COLUMNS:
+            return str(int(value))
         if name == "leverage":
             return f"{int(value)}x"
         return f"{int(value):,}"

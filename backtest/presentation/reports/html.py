@@ -26,7 +26,8 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #
 table{border-collapse:collapse;font-size:12.5px;margin:8px 0}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}
-img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:10px;overflow-x:auto}
+img{max-width:100%;border:1px solid #eee}
+pre{background:#f7f7f7;padding:10px;overflow-x:auto;white-space:pre-wrap}
 .muted{color:#777}details{margin:6px 0}
 """
 
