@@ -8,6 +8,7 @@ results present themselves (``.plot()``, ``.report()``).
 
 from backtest import calc
 from backtest.data.market import Market, load_market
+from backtest.data.samples import list_samples, sample_market, sample_path
 from backtest.errors import DataError
 from backtest.instruments.instrument import Instrument
 from backtest.instruments.presets import get_instrument, list_instruments
@@ -23,4 +24,5 @@ from backtest.version import __version__
 
 __all__ = ["DataError", "Instrument", "Market", "PortfolioResult", "Result", "Roll",
            "RollResult", "SweepResult", "__version__", "calc", "get_instrument",
-           "list_instruments", "load_market", "roll", "run", "signals", "sweep"]
+           "list_instruments", "list_samples", "load_market", "roll", "run", "sample_market",
+           "sample_path", "signals", "sweep"]

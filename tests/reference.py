@@ -878,11 +878,14 @@ def compute_stats(equity: list[float], trades: list[dict], position: list[float]
     """Every stats key, from the per-bar series and the trade rows."""
     n = len(equity)
     final = equity[-1]
-    # per-bar returns, equity_{-1} = initial; 0 once equity ≤ 0
-    rets, prev = [], initial
+    # per-bar log returns of the equity floored at the ruin threshold (1e-9 of the initial
+    # capital), equity_{-1} = initial: a ruining bar is one return of about ln(1e-9)
+    floor = 1e-9 * initial
+    rets, prev = [], max(initial, floor)
     for e in equity:
-        rets.append(e / prev - 1.0 if prev > 0.0 else 0.0)
-        prev = e
+        x = max(e, floor)
+        rets.append(math.log(x / prev))
+        prev = x
     bars_per_year = YEAR_NS / bar_ns
     sharpe = NAN
     if n >= 2:

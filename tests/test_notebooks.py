@@ -1,60 +1,65 @@
-"""The walkthroughs in notebooks/ run and say what they show (ARCHITECTURE: "notebooks ...
-executed by CI"), and each ``.ipynb`` is what ``python notebooks/sync.py`` makes of its
-``.py`` (the ``.py`` is the source; a stale ``.ipynb`` fails here)."""
+"""The walkthroughs in notebooks/ run as Jupyter runs them and say what they show.
+
+- Each ``.ipynb`` is what jupytext makes of its ``.py`` (percent format; the ``.py`` is the
+  source: ``jupytext --to ipynb notebooks/NN_name.py``); a stale ``.ipynb`` fails here.
+- Every notebook is executed with nbclient **from its own folder** (as Jupyter and
+  ``jupyter nbconvert --execute`` do) and must contain image outputs: its figures display
+  inline without ``%matplotlib inline``. Skipped when nbclient/ipykernel are absent
+  (``pip install -e '.[dev]'`` has them; CI installs them).
+- The numbers a notebook's text quotes are asserted from an in-process run of its code
+  cells, also from ``notebooks/``.
+"""
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
+import re
 import warnings
 from pathlib import Path
-from types import ModuleType
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless; the plotting package never touches pyplot
+matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-DATA = REPO / "data"
-requires_sample_data = pytest.mark.skipif(
-    not (DATA / "binance_btcusdt_perp_1h.parquet").exists(),
-    reason="the shipped sample data is missing")
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+# Figures each notebook shows (display_data / execute_result with image/png).
+MIN_IMAGES = {"01_quickstart": 1, "02_leverage_sweep": 3, "03_mark_vs_last": 1,
+              "04_cross_vs_isolated": 4, "05_perpetual_future_spot": 1}
 
 
-def load_sync() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("notebooks_sync", NOTEBOOKS / "sync.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def code_cells(source: Path) -> list[str]:
+    """The code cells of a jupytext percent-format ``.py`` (``# %%`` markers)."""
+    cells, kind, lines = [], None, []
+    for line in source.read_text().splitlines() + ["# %%"]:
+        if line.startswith("# %%"):
+            if kind == "code" and "\n".join(lines).strip():
+                cells.append("\n".join(lines).strip("\n"))
+            kind = "markdown" if "[markdown]" in line else "code"
+            lines = []
+        else:
+            lines.append(line)
+    return cells
 
 
-SYNC = load_sync()
-SOURCES = SYNC.notebook_sources(NOTEBOOKS)
-
-
-def run_notebook(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """Execute the code cells of ``notebooks/<name>.py`` in order, from the repository root,
-    as Jupyter would: a cell ending in an expression displays its value, and a displayed
-    Figure is rendered (PNG). Returns the namespace; ``_displayed`` lists the values shown."""
-    from matplotlib.figure import Figure
-
-    from backtest.presentation.plotting import figure_png
+def run_in_process(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Execute the code cells of ``notebooks/<name>.py`` in order from ``notebooks/``;
+    a cell ending in an expression "displays" it (kept in ``_displayed``)."""
+    from matplotlib import pyplot as plt
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(NOTEBOOKS)
     source = NOTEBOOKS / f"{name}.py"
-    namespace: dict = {"__name__": "__main__", "__file__": str(source)}
+    namespace: dict = {"__name__": "__main__"}
     displayed: list = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the notebooks' own warnings are theirs to show
-        for kind, cell in SYNC.split_cells(source.read_text()):
-            if kind != "code":
-                continue
+        for cell in code_cells(source):
             tree = ast.parse(cell)
             last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
             exec(compile(tree, str(source), "exec"), namespace)
@@ -63,10 +68,64 @@ def run_notebook(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
                              namespace)
                 if value is not None:
                     displayed.append(value)
-                if isinstance(value, Figure):
-                    assert figure_png(value, dpi=40).startswith(b"\x89PNG")
+    plt.close("all")
     namespace["_displayed"] = displayed
     return namespace
+
+
+def test_five_walkthroughs_numbered_with_06_left_for_leverage_risk():
+    stems = [p.stem for p in SOURCES]
+    assert stems[:5] == list(MIN_IMAGES), stems
+    assert not (NOTEBOOKS / "sync.py").exists(), "jupytext pairs the notebooks now"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_the_ipynb_is_what_jupytext_makes_of_the_py(source: Path):
+    jupytext = pytest.importorskip("jupytext")
+    target = source.with_suffix(".ipynb")
+    hint = f"regenerate it with `jupytext --to ipynb {source.relative_to(REPO)}`"
+    assert target.exists(), f"{target.name} is missing: {hint}."
+    stored = json.loads(target.read_text())
+    expected = jupytext.read(source)
+    got = [(c["cell_type"], "".join(c["source"])) for c in stored["cells"]]
+    want = [(c.cell_type, c.source) for c in expected.cells]
+    assert got == want, f"{target.name} is stale: {hint}."
+    assert all(not c.get("outputs") for c in stored["cells"]), "store notebooks unexecuted"
+
+
+def test_every_ipynb_has_its_py():
+    orphans = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")
+                     if not p.with_suffix(".py").exists())
+    assert not orphans, f"notebooks without a .py source: {orphans}"
+
+
+@pytest.mark.parametrize("path", [*SOURCES, REPO / "README.md"], ids=lambda p: p.name)
+def test_references_resolve_inside_the_repository(path: Path):
+    text = path.read_text()
+    assert "../shared" not in text and not re.search(r"SPEC §", text)
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if "://" in target:
+            continue
+        assert (path.parent / target).resolve().exists(), f"{path.name}: {target} is missing"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_the_notebook_executes_from_its_folder_with_inline_figures(source: Path, tmp_path):
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    import nbformat
+
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= MIN_IMAGES.get(source.stem, 1), (
+        f"{source.name}: {len(images)} inline images")
+    assert not [o for o in outputs if o.get("data", {}).get("text/plain", "").startswith(
+        "<Figure size") and "image/png" not in o["data"]], "a figure shown as text"
 
 
 def figures(namespace: dict) -> int:
@@ -75,14 +134,40 @@ def figures(namespace: dict) -> int:
     return sum(isinstance(v, Figure) for v in namespace["_displayed"])
 
 
-def test_there_are_walkthroughs_and_the_converter_finds_them():
-    assert [p.name for p in SOURCES] == ["01_cross_vs_isolated.py",
-                                         "02_perpetual_future_spot.py"]
+def test_quickstart_answers_its_question(monkeypatch):
+    ns = run_in_process("01_quickstart", monkeypatch)
+    r = ns["r"]
+    assert r.params["leverage"] == 3 and r.params["size"] == 0.1
+    assert r.stats["n_liquidations"] == 0 and r.stats["n_stops"] > 0
+    assert ns["report_path"].stat().st_size > 10_000
+    assert figures(ns) == 1
 
 
-@requires_sample_data
+def test_leverage_sweep_shows_what_the_best_row_hides(monkeypatch):
+    ns = run_in_process("02_leverage_sweep", monkeypatch)
+    by_return, by_sharpe = ns["by_return"], ns["by_sharpe"]
+    assert not by_return["ruined"].any() and not by_sharpe["ruined"].any()
+    assert by_sharpe.index[0] != by_return.index[0]
+    lev = list(by_sharpe.index.names).index("leverage")
+    assert by_sharpe.index[0][lev] < by_return.index[0][lev]    # "a far lower leverage"
+    assert ns["n_liquidated"] > 0
+    assert ns["best_run"].stats["total_return"] == pytest.approx(
+        by_return["total_return"].iloc[0])
+    assert figures(ns) == 3
+
+
+def test_mark_vs_last_finds_the_wrongly_liquidated_leverages(monkeypatch):
+    ns = run_in_process("03_mark_vs_last", monkeypatch)
+    table = ns["table"]
+    assert ns["wrongly"] == ["6x", "7x"]
+    assert (table.loc[["8x", "10x"], "liquidated (mark)"] == 1).all()
+    assert (table.loc[["3x", "4x", "5x"], "liquidated (last only)"] == 0).all()
+    assert ns["m"].low[ns["i"]] == 40_888.89
+    assert round(ns["m"].mark_low[ns["i"]], 2) == 43_403.66
+
+
 def test_cross_vs_isolated_runs_and_shows_the_seed_warning(monkeypatch):
-    ns = run_notebook("01_cross_vs_isolated", monkeypatch)
+    ns = run_in_process("04_cross_vs_isolated", monkeypatch)
     assert figures(ns) == 4      # isolated, cross, carry trade, carry sweep
     # §1 the crash (docs/examples.md §1): isolated loses BTC's margin, cross everything.
     assert ns["isolated_final"] == pytest.approx(7_500.0)
@@ -109,9 +194,8 @@ def test_cross_vs_isolated_runs_and_shows_the_seed_warning(monkeypatch):
     assert ns["carry"].pnl_by_market.loc["PERP", "funding"] < 0
 
 
-@requires_sample_data
 def test_perpetual_future_spot_runs_and_its_table_says_what_the_text_does(monkeypatch):
-    ns = run_notebook("02_perpetual_future_spot", monkeypatch)
+    ns = run_in_process("05_perpetual_future_spot", monkeypatch)
     assert figures(ns) == 1      # the equity comparison
     carry = ns["carry"]
     assert carry.loc["exit"].tolist() == ["end", "expiry", "end"]
@@ -133,30 +217,3 @@ def test_perpetual_future_spot_runs_and_its_table_says_what_the_text_does(monkey
     assert round(ns["roll_final"], 2) == 11_240.64
     close = ns["rl"].close      # 5 of the 18 points are the jump at the roll
     assert [close.iloc[0], close.iloc[3], close.iloc[4], close.iloc[-1]] == [100, 110, 115, 118]
-
-
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_the_ipynb_is_what_sync_generates_from_the_py(source: Path):
-    target = source.with_suffix(".ipynb")
-    hint = "regenerate it with `python notebooks/sync.py` (the .py is the source)"
-    assert target.exists(), f"{target.name} is missing: {hint}."
-    stored = json.loads(target.read_text())
-    expected = SYNC.notebook(source)
-    assert stored["cells"] == expected["cells"], f"{target.name} is stale: {hint}."
-    assert stored == expected, f"{target.name}'s metadata differs: {hint}."
-
-
-def test_every_ipynb_has_its_py():
-    orphans = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")
-                     if not p.with_suffix(".py").exists())
-    assert not orphans, f"notebooks without a .py source: {orphans}"
-
-
-def test_the_converter_reads_percent_cells():
-    text = ("# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n\ny = 2\n\n"
-            "# %% [markdown]\n# more\n")
-    assert SYNC.split_cells(text) == [("markdown", "# Title\n\ntext"),
-                                      ("code", "x = 1\n\n\ny = 2"), ("markdown", "more")]
-    cells = [SYNC._cell(k, s, set()) for k, s in SYNC.split_cells(text)]
-    assert cells[1]["source"] == ["x = 1\n", "\n", "\n", "y = 2"]
-    assert cells[1]["outputs"] == [] and "outputs" not in cells[0]

@@ -150,7 +150,8 @@ def test_comparison_report(liquidated, calm, tmp_path: Path) -> None:
                                    title="A <title>", notes="table & notes")
     text = path.read_text(encoding="utf-8")
     assert "A &lt;title&gt;" in text and "table &amp; notes" in text
-    assert "Run 10x" in text and "Run 2x" in text and text.count("data:image/png") == 3
+    # the comparison figure, then per run its figure and its analysis figure
+    assert "Run 10x" in text and "Run 2x" in text and text.count("data:image/png") == 5
     assert os.listdir(tmp_path) == ["c.html"]
 
 

@@ -1,6 +1,6 @@
 """``backtest demo``: one documented strategy on the shipped sample data at 1×, 3×, 10×, 25×.
 
-Data (``data/`` beside the package, from the source repository): Binance USDⓈ-M BTCUSDT
+Data (shipped inside the package, :func:`backtest.data.samples.sample_path`): Binance USDⓈ-M BTCUSDT
 perpetual — 1h last-price bars, 1h mark-price bars and the funding events — as preset
 ``binance:BTCUSDT`` (linear, USDT account, Binance fees and maintenance tiers), trimmed to
 ``2020-01-01 → 2026-05-17 07:00 UTC``, the span the mark-price file covers. Liquidations
@@ -40,9 +40,11 @@ from typing import Any
 import numpy as np
 
 from backtest.data.market import load_market
+from backtest.data.samples import sample_path
 from backtest.errors import DataError
 from backtest.presentation.plotting import figure_png, plot_comparison, plot_result
 from backtest.presentation.reports.single import write_atomic, write_comparison_report
+from backtest.presentation.tables import format_value
 from backtest.simulation.run import run
 from backtest.simulation.signals import ma_cross
 
@@ -74,8 +76,9 @@ def _strategy(instrument: Any) -> str:
 
 
 def data_dir() -> Path:
-    """Where the shipped sample data is expected: ``<repository>/data``."""
-    return Path(__file__).resolve().parents[2] / "data"
+    """Where the shipped sample data is: the package's ``backtest/data/sample_files``
+    (package data, so an installed wheel has it too)."""
+    return sample_path(FILES["bars"]).parent
 
 
 def _paths(folder: Path) -> dict[str, Path]:
@@ -83,9 +86,10 @@ def _paths(folder: Path) -> dict[str, Path]:
     missing = [p.name for p in paths.values() if not p.is_file()]
     if missing:
         raise DataError(f"backtest demo: the sample data is expected in {folder} and "
-                        f"{', '.join(missing)} is missing there. It ships with the source "
-                        "repository (data/), not with an installed wheel. Fix: run from a "
-                        "clone (pip install -e .), or copy the files into that folder.")
+                        f"{', '.join(missing)} is missing there. It ships inside the "
+                        "package (backtest/data/sample_files). Fix: reinstall the package "
+                        "(pip install --force-reinstall backtest), or pass data= a folder "
+                        "holding these files.")
     return paths
 
 
@@ -99,16 +103,15 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _table(results: dict[str, Any], currency: str) -> str:
-    header = ("leverage", "total return", "CAGR", "max drawdown", "liquidations", "stops",
-              f"funding paid ({currency})", f"fees paid ({currency})",
+    """The comparison table, one row per leverage, numbers by the package's one formatter
+    (``backtest.presentation.tables``)."""
+    header = ("leverage", "total return", "CAGR", "max drawdown", "Sharpe", "liquidations",
+              "ruined", "stops", f"funding paid ({currency})", f"fees paid ({currency})",
               f"final equity ({currency})")
-    rows = []
-    for label, r in results.items():
-        s = r.stats
-        rows.append((label, f"{s['total_return']:+.2%}", f"{s['cagr']:+.1%}",
-                     f"{s['max_drawdown']:.2%}", f"{s['n_liquidations']}", f"{s['n_stops']}",
-                     f"{s['funding_paid']:,.2f}", f"{s['fees_paid']:,.2f}",
-                     f"{s['final_equity']:,.2f}"))
+    keys = ("total_return", "cagr", "max_drawdown", "sharpe", "n_liquidations", "ruined",
+            "n_stops", "funding_paid", "fees_paid", "final_equity")
+    rows = [(label, *(format_value(k, r.stats[k]) for k in keys))
+            for label, r in results.items()]
     return _text_table(header, rows)
 
 
@@ -136,7 +139,20 @@ def _wick_line(market: Any) -> str:
     return line + "."
 
 
-def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -> str:
+PROGRESS_DELAY_S = 2.0  # the progress bar appears only once the demo has taken this long
+
+
+def _progress(show: bool) -> Any:
+    """A tqdm bar over the demo's steps (runs, figures, report) on stderr that stays hidden
+    unless the demo outlives :data:`PROGRESS_DELAY_S` (a cold Numba cache, a slow disk)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=2 * len(LEVERAGES) + 3, desc="backtest demo", unit="step",
+                delay=PROGRESS_DELAY_S, disable=not show, leave=False)
+
+
+def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None,
+             progress: bool = True) -> str:
     """Run the module's strategy at 1×, 3×, 10×, 25× and write figures and a report.
 
     Parameters
@@ -146,6 +162,8 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
         ``report.html``; created if needed. Files are written atomically.
     data : str or Path, optional
         Folder with the sample files; default :func:`data_dir`.
+    progress : bool
+        Show a progress bar (stderr) when the demo takes more than ~2 s.
 
     Returns
     -------
@@ -162,11 +180,13 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
     paths = _paths(Path(data) if data is not None else data_dir())
     out = Path(out_dir)
     notes: list[str] = []
+    bar = _progress(progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         market = load_market(paths["bars"], mark=paths["mark"], funding=paths["funding"],
                              instrument=INSTRUMENT, start=START, end=END)
         entries, short_entries = ma_cross(market.bars["close"], FAST, SLOW)
+        bar.update()
         results: dict[str, Any] = {}
         for lev in LEVERAGES:
             label = f"{lev}x"
@@ -175,6 +195,7 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
                                  leverage=lev, **RUN_PARAMS)
             notes += [f"{label}: {w.message}" for w in caught[n_before:]]
             notes += _rejections(label, results[label])
+            bar.update()
     notes = list(dict.fromkeys(notes))
     t_run = time.perf_counter() - t0
     currency = market.instrument.account_currency
@@ -193,17 +214,19 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None) -
     images: dict[str, bytes] = {}
     written: list[Path] = []
     for label, r in results.items():
-        equity = r.equity.to_numpy()
-        log_equity = bool(equity.min() > 0 and equity.max() / equity.min() > 20)
-        images[label] = figure_png(plot_result(r, log_equity=log_equity))
+        images[label] = figure_png(plot_result(r))   # log equity axis beyond a 10x span
         written.append(write_atomic(out / f"result_{label}.png", images[label]))
-    comparison = plot_comparison(results, log=True, title=(
+        bar.update()
+    comparison = plot_comparison(results, title=(
         f"{market.instrument.symbol}: {FAST}h/{SLOW}h SMA cross, long/short, 5% stop, 25% of "
         "the wallet as isolated margin — by leverage"))
     written.append(write_atomic(out / "comparison.png", figure_png(comparison)))
+    bar.update()
     written.append(write_comparison_report(
         results, out / "report.html", title="backtest demo: one strategy at 1x, 3x, 10x, 25x",
         notes=summary, images=images))
+    bar.update()
+    bar.close()
     elapsed = time.perf_counter() - t0
     files = "files: " + ", ".join(str(p) for p in written)
     timing = (f"time: {elapsed:.1f} s ({t_run:.1f} s loading and running, Numba compile "

@@ -250,11 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backtest",
         description="Backtest leveraged crypto derivatives (perpetuals, futures, spot margin).",
     )
+    from backtest.version import __version__
+
+    parser.add_argument("--version", action="version", version=f"backtest {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="inspect market-data files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    check = data_sub.add_parser("check", help="validate Parquet bar/funding files (SPEC §11)")
+    check = data_sub.add_parser("check", help="validate Parquet bar/funding files "
+                                "(the checks load_market makes)")
     check.add_argument("files", nargs="+", help="Parquet files (bars, mark bars or funding)")
     check.add_argument("--gaps", choices=["error", "warn"], default="warn",
                        help="treat irregular bar spacing as an error or a warning")

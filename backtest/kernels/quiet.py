@@ -58,6 +58,7 @@ from backtest.kernels.records import (
     SIG_SHORT_ENTRY,
     SIG_SHORT_EXIT,
 )
+from backtest.kernels.stats import log_return
 
 # Relative margins of the multiplication tests (see _min_liq_certain).
 _UP_50 = 1.0 + 2.0 ** -50
@@ -174,7 +175,7 @@ def quiet_pass(h, q, flags, n, position_due, code_open, code_close, inverse, cs,
         old_equity = h[H_EQUITY * TILE + c]
         h[H_EQUITY * TILE + c] = equity if quiet else old_equity
         prev = h[H_PREV * TILE + c]
-        r = equity / prev - 1.0 if prev > 0.0 else 0.0
+        r = log_return(equity, prev, q[Q_RUIN_LEVEL * TILE + c])
         n0 = h[H_N * TILE + c]
         n1 = n0 + 1.0
         mean = h[H_MEAN * TILE + c]

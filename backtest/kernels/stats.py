@@ -55,6 +55,18 @@ STAT_NAMES = ("final_equity", "total_return", "cagr", "max_drawdown", "sharpe", 
 N_STATS = len(STAT_NAMES)
 
 NS_PER_YEAR = 365.0 * 86400.0 * 1e9
+# Returns are log returns of the equity floored at this fraction of the initial capital (the
+# ruin threshold): a bar that wipes the account out is one return of ln(1e-9) = -20.7, so a
+# ruined run's mean return -- and its Sharpe and Sortino -- are negative whatever it made
+# before (docs/semantics.md, "Trades and stats").
+RETURN_FLOOR = 1e-9
+
+
+@njit(cache=True, nogil=True, inline="always")
+def log_return(equity, prev, floor):
+    """One bar's return: ``ln(max(equity, floor) / max(prev, floor))`` (``floor`` = the ruin
+    level, ``RETURN_FLOOR`` x initial capital). The sweep kernel calls it too."""
+    return np.log(max(equity, floor) / max(prev, floor))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -77,8 +89,7 @@ def update_bar_stats(st, p, bar, inst):
         if dist < st[S_MIN_LIQ_DISTANCE]:
             st[S_MIN_LIQ_DISTANCE] = dist
     st[S_EQUITY] = equity
-    prev = st[S_PREV_EQUITY]
-    r = equity / prev - 1.0 if prev > 0.0 else 0.0
+    r = log_return(equity, st[S_PREV_EQUITY], RETURN_FLOOR * p[P_INITIAL_CAPITAL])
     n = st[S_N_RETURNS] + 1.0
     st[S_N_RETURNS] = n
     delta = r - st[S_RET_MEAN]

@@ -71,6 +71,49 @@ class RunResult:
         peak = np.maximum.accumulate(np.maximum(eq, self.params["initial_capital"]))
         return pd.Series(1.0 - eq / peak, index=self.index, name="drawdown")
 
+    # -- analysis (backtest.results.analysis; the reports display these) ----------------
+    def monthly_returns(self) -> pd.DataFrame:
+        """Calendar-month returns (fractions), a row per year, ``Jan``..``Dec``, ``Year``."""
+        from backtest.results.analysis import monthly_returns
+
+        return monthly_returns(self.equity, self.params["initial_capital"])
+
+    def drawdown_periods(self, n: int = 5) -> pd.DataFrame:
+        """The ``n`` deepest drawdowns: peak, trough, recovery, depth, lengths in days."""
+        from backtest.results.analysis import drawdown_periods
+
+        return drawdown_periods(self.equity, self.params["initial_capital"], n)
+
+    def exit_breakdown(self) -> pd.DataFrame:
+        """Trades by exit reason (liquidations included): count, share, PnL, win rate."""
+        from backtest.results.analysis import exit_breakdown
+
+        return exit_breakdown(self.trades)
+
+    def costs_by_month(self) -> pd.DataFrame:
+        """Funding and fees paid per month (account currency) and their drag on equity."""
+        from backtest.results.analysis import costs_by_month
+
+        return costs_by_month(self.funding, self.trades, self.equity)
+
+    def buy_and_hold(self) -> pd.Series | None:
+        """Benchmark equity: the initial capital held 1× in the underlying, no costs (quote
+        currency); ``None`` for several markets or a coin-settled (inverse/quanto) account,
+        whose equity is not in the quote currency."""
+        from backtest.results.analysis import buy_and_hold
+
+        market = getattr(self, "market", None)
+        if market is None or market.instrument.settlement != "linear":
+            return None
+        return buy_and_hold(market.close, self.index, self.params["initial_capital"])
+
+    def plot_analysis(self) -> Any:
+        """Monthly returns, trade PnL by exit reason, funding and fees per month (a
+        pyplot-managed Figure; ``backtest.presentation.plotting.plot_analysis``)."""
+        from backtest.presentation.plotting import plot_analysis
+
+        return plot_analysis(self)
+
     def plot(self, **kwargs: Any) -> Any:
         """The figure of this kind of run (a matplotlib Figure; see
         ``backtest.presentation.dispatch``)."""
@@ -93,6 +136,20 @@ class RunResult:
                 f"{s['n_liquidations']} liquidations, funding {s['funding_paid']:.6g}"
                 f"{', RUINED' if s['ruined'] else ''}>")
 
+    def _html_extra(self) -> str:
+        """More HTML after the stats table in Jupyter (a subclass's per-market table)."""
+        return ""
+
     def _repr_html_(self) -> str:
-        table = self.stats.to_frame().to_html(float_format=lambda x: f"{x:.6g}")
-        return f"<p>{self.__repr__()[1:-1]}</p>{table}"
+        """Jupyter: the repr line, the stats (one formatter for every table) and the
+        subclass's extra table, side by side."""
+        import html
+
+        from backtest.presentation.tables import stats_html
+
+        stats = stats_html(self.stats, self.account_currency)
+        extra = self._html_extra()
+        cell = "<div style='display:inline-block;vertical-align:top;margin-right:24px'>"
+        return (f"<p><b>{html.escape(type(self).__name__)}</b> "
+                f"{html.escape(self.__repr__()[1:-1].split(' ', 1)[1])}</p>"
+                f"{cell}{stats}</div>" + (f"{cell}{extra}</div>" if extra else ""))

@@ -11,13 +11,21 @@ import numpy as np
 import pandas as pd
 
 NS_PER_YEAR = 365 * 86400 * 1e9
+RETURN_FLOOR = 1e-9  # of the initial capital: the ruin threshold (kernels/stats.py)
 
 
 def bar_returns(equity: np.ndarray, initial_capital: float) -> np.ndarray:
-    """Per-bar returns with ``equity[-1] := initial_capital``; 0 after equity <= 0."""
-    prev = np.concatenate(([initial_capital], equity[:-1]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(prev > 0, equity / np.where(prev > 0, prev, 1.0) - 1.0, 0.0)
+    """Per-bar log returns ``ln(x_t / x_{t-1})`` of the equity floored at the ruin threshold,
+    ``x_t = max(equity_t, 1e-9 · initial)``, with ``x_{-1} = initial_capital``.
+
+    A bar that ruins the account contributes ``ln(1e-9 · initial / x_{t-1})`` (about -20.7
+    or less), after which the returns are 0; their sum is ``ln(x_last / initial)``, so the
+    mean (and the Sharpe and Sortino ratios) of a ruined run are always negative.
+    """
+    floor = RETURN_FLOOR * initial_capital
+    x = np.maximum(np.asarray(equity, dtype=float), floor)
+    prev = np.concatenate(([max(initial_capital, floor)], x[:-1]))
+    return np.log(x / prev)
 
 
 def max_drawdown(equity: np.ndarray, initial_capital: float) -> float:

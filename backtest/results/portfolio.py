@@ -104,6 +104,12 @@ class PortfolioResult(RunResult):
     def _fingerprint_inputs(self) -> tuple[Any, Any, Any]:
         return self.markets, self.params, self._signals
 
+    def _html_extra(self) -> str:
+        from backtest.presentation.tables import html_table
+
+        return ("<p>by market (" + self.account_currency + ")</p>"
+                + html_table(self.pnl_by_market.rename_axis("market")))
+
     def _describe(self) -> str:
         return (f"{'+'.join(self.names)} {self.params['leverage']:g}x "
                 f"{self.params['margin_mode']}")

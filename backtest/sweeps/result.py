@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from backtest.kernels.stats import STAT_NAMES
+from backtest.presentation.tables import StatsFrame, text_table
 from backtest.simulation.params import RUN_DEFAULTS
 from backtest.simulation.run import run
 
@@ -24,6 +25,9 @@ _INT_STATS = tuple(name for name in STAT_NAMES if name.startswith("n_"))
 # best(): these metrics are better when lower; every other one when higher.
 LOWER_IS_BETTER = ("max_drawdown", "n_liquidations", "fees_paid", "funding_paid",
                    "interest_paid", "n_ambiguous")
+# Every ranking shows these beside the metric it ranks by: ruin and liquidation never hide.
+RANKING_COLUMNS = ("ruined", "n_liquidations", "total_return", "max_drawdown", "sharpe",
+                   "final_equity", "n_trades")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -88,8 +92,8 @@ class SweepResult:
     @cached_property
     def stats(self) -> pd.DataFrame:
         """One row per combination, SPEC §8 columns."""
-        frame = pd.DataFrame(self._values, index=self.index, columns=list(STAT_NAMES),
-                             copy=False)
+        frame = StatsFrame(self._values, index=self.index, columns=list(STAT_NAMES),
+                           copy=False)
         for key in _INT_STATS:
             frame[key] = frame[key].astype(np.int64)
         frame["ruined"] = frame["ruined"].astype(bool)
@@ -131,21 +135,37 @@ class SweepResult:
 
     # --- selection --------------------------------------------------------------------
 
-    def best(self, metric: str = "sharpe", n: int = 1, ascending: bool | None = None
-             ) -> pd.DataFrame:
-        """The ``n`` best combinations by ``metric`` (NaN last).
+    def best(self, metric: str = "sharpe", n: int = 1, ascending: bool | None = None,
+             include_ruined: bool = False) -> pd.DataFrame:
+        """The ``n`` best combinations by ``metric``: ruined rows last, then NaN last.
 
         Descending, except for ``LOWER_IS_BETTER`` metrics (``max_drawdown``,
         ``n_liquidations``, ``fees_paid``, ``funding_paid``, ``interest_paid``,
-        ``n_ambiguous``); ``ascending`` overrides.
+        ``n_ambiguous``); ``ascending`` overrides. A ruined account (equity at or below
+        1e-9 of the initial capital at some bar) is never "best": ruined rows rank after
+        every surviving row unless ``include_ruined=True`` (they are still listed when
+        fewer than ``n`` rows survived, with ``ruined`` = yes). The columns start with
+        ``metric``, ``ruined`` and ``n_liquidations``, then the headline stats, then the
+        rest; the frame prints with the package's table formatter (percentages, ``none``
+        for "no stop").
         """
         self._check_metric(metric, "best")
+        pos = self._ranking(metric, ascending, include_ruined)[: int(n)]
+        first = [metric] + [c for c in RANKING_COLUMNS if c != metric]
+        columns = first + [c for c in STAT_NAMES if c not in first]
+        return self.stats.iloc[pos][columns]
+
+    def _ranking(self, metric: str, ascending: bool | None = None,
+                 include_ruined: bool = False) -> np.ndarray:
+        """Row positions from best to worst (surviving rows, then ruined, NaN last)."""
         if ascending is None:
             ascending = metric in LOWER_IS_BETTER
-        order = self.stats[metric].astype(float).to_numpy()
-        key = order if ascending else -order
-        pos = np.argsort(np.where(np.isnan(key), np.inf, key), kind="stable")[: int(n)]
-        return self.stats.iloc[pos]
+        order = self._values[:, STAT_NAMES.index(metric)].astype(float)
+        key = np.where(np.isnan(order), np.inf, order if ascending else -order)
+        tier = np.isnan(order).astype(np.int8)
+        if not include_ruined:
+            tier = tier + 2 * (self._values[:, STAT_NAMES.index("ruined")] != 0)
+        return np.lexsort((key, tier))
 
     def position(self, which: int | Mapping[str, Any] | tuple) -> int:
         """Integer position of a combination given by position, level values or label."""
@@ -319,17 +339,28 @@ class SweepResult:
                 f"{n_bars:,} bars")
         sharpe = self._values[:, STAT_NAMES.index("sharpe")]
         if len(self) and not np.isnan(sharpe).all():
-            i = int(np.nanargmax(sharpe))
+            i = int(self._ranking("sharpe")[0])
             label = ", ".join(f"{k}={_label(v)}" for k, v in self.params_at(i).items()
                               if k in self.names)
-            text += f"; best sharpe {sharpe[i]:.3g} ({label or 'the only combination'})"
+            text += f"; best sharpe {sharpe[i]:.3f} ({label or 'the only combination'})"
         ruined = int(self._values[:, STAT_NAMES.index("ruined")].sum())
         liq = int((self._values[:, STAT_NAMES.index("n_liquidations")] > 0).sum())
         return text + f"; {liq:,} with liquidations, {ruined:,} ruined>"
 
+    def summary(self, metric: str = "sharpe", n: int = 5) -> str:
+        """The repr line and the ``n`` best rows by ``metric`` as terminal text."""
+        return f"{self!r}\n{text_table(self.best(metric, n=n)[list(_headline(metric))])}"
+
     def _repr_html_(self) -> str:
-        head = self.stats.head(20).to_html(float_format=lambda v: f"{v:.6g}")
-        return f"<p>{self.__repr__()[1:-1]}</p>{head}"
+        import html
+
+        best = self.best("sharpe", n=min(10, len(self)))
+        return (f"<p>{html.escape(self.__repr__()[1:-1])}</p><p>best by sharpe (ruined rows "
+                f"last):</p>{best._repr_html_()}")
+
+
+def _headline(metric: str) -> tuple[str, ...]:
+    return (metric,) + tuple(c for c in RANKING_COLUMNS if c != metric)
 
 
 def _factorize(values: list) -> tuple[pd.Index, np.ndarray]:

@@ -1,8 +1,12 @@
 """Shared figure plumbing of :mod:`backtest.plotting`: time and number axes, legends, y
 limits, :func:`new_figure` and :func:`figure_png`.
 
-Figures are built as :class:`matplotlib.figure.Figure` objects directly, never through
-``pyplot``. Imports numpy, pandas and matplotlib only; nothing from ``backtest``.
+Figures are made by :func:`new_figure` through ``pyplot`` (so ``plt.show()`` shows them in a
+script and Jupyter's inline backend displays them without ``%matplotlib inline``), as
+:class:`ShownFigure`, which displays itself once in Jupyter. Headless (no display, CI) pyplot
+picks the Agg backend by itself. :func:`figure_png` closes the figure it renders, so loops
+that write reports do not accumulate open figures. Imports numpy, pandas and matplotlib only;
+nothing from ``backtest``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,34 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["figure_png", "new_figure"]
+__all__ = ["ShownFigure", "figure_png", "log_scale_wanted", "new_figure"]
+
+LOG_SPAN = 10.0  # equity axes turn logarithmic when the positive equity spans more than this
+
+
+class ShownFigure(Figure):
+    """A matplotlib Figure that displays itself once in Jupyter.
+
+    Returned as a cell's value it is shown as a PNG; it is also closed in pyplot, because
+    pyplot-managed figures are displayed again by the inline backend at the end of the cell.
+    """
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+        from matplotlib import pyplot as plt
+
+        plt.close(self)
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        display({"image/png": buf.getvalue(), "text/plain": repr(self)}, raw=True)
+
+
+def log_scale_wanted(values: Any) -> bool:
+    """The one rule of every equity axis: log scale when the positive values span more than
+    :data:`LOG_SPAN` (10×), e.g. a run that grew 50-fold or was nearly wiped out."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    return bool(len(v) and v.max() / v.min() > LOG_SPAN)
 
 
 def _times(index: Any) -> np.ndarray:
@@ -74,12 +105,20 @@ def _set_limits(ax: Axes, values: np.ndarray, log: bool) -> None:
 
 def new_figure(figsize: tuple[float, float] = (7.0, 4.5), layout: str | None = None
                ) -> Figure:
-    """An empty Figure without pyplot's global state (for other modules' charts)."""
-    return Figure(figsize=figsize, layout=layout)
+    """An empty pyplot-managed :class:`ShownFigure` (``plt.show()`` shows it; Jupyter displays
+    it inline; close it with ``plt.close(fig)`` or render it with :func:`figure_png`)."""
+    from matplotlib import pyplot as plt
+
+    return plt.figure(figsize=figsize, layout=layout, FigureClass=ShownFigure)
 
 
-def figure_png(fig: Figure, dpi: int = 110) -> bytes:
-    """The figure rendered as PNG bytes (Agg, no display needed)."""
+def figure_png(fig: Figure, dpi: int = 110, close: bool = True) -> bytes:
+    """The figure rendered as PNG bytes (Agg, no display needed); ``close`` (default) also
+    closes it in pyplot, so report loops leave no figure open."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
+    if close:
+        from matplotlib import pyplot as plt
+
+        plt.close(fig)
     return buf.getvalue()

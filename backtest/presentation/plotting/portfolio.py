@@ -17,7 +17,14 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from backtest.presentation.plotting.common import _date_axis, _number_axis, _set_limits, _times
+from backtest.presentation.plotting.common import (
+    _date_axis,
+    _number_axis,
+    _set_limits,
+    _times,
+    log_scale_wanted,
+    new_figure,
+)
 
 __all__ = ["PORTFOLIO_PANELS", "plot_portfolio"]
 
@@ -78,7 +85,7 @@ def _pf_equity(ax: Axes, result: Any, t: np.ndarray, colors: dict[str, str], acc
                        f"({len(bars)})", **_PF_EXITS[0][2])
     if log:
         ax.set_yscale("log")
-    ax.set_ylabel(f"equity ({account})")
+    ax.set_ylabel(f"equity ({account}{', log scale' if log else ''})")
 
 
 def _pf_price(ax: Axes, result: Any, t: np.ndarray, colors: dict[str, str], log: bool) -> None:
@@ -222,7 +229,7 @@ def _portfolio_title(result: Any) -> str:
 def plot_portfolio(result: Any, ax: Axes | Sequence[Axes] | None = None, *,
                    panels: Sequence[str] = PORTFOLIO_PANELS, title: str | None = None,
                    figsize: tuple[float, float] | None = None, log_price: bool = False,
-                   log_equity: bool = False) -> Figure:
+                   log_equity: bool | None = None) -> Figure:
     """Several markets on one wallet: where the money went, market by market.
 
     Panels (``panels`` picks and orders them), one colour per market throughout:
@@ -253,8 +260,11 @@ def plot_portfolio(result: Any, ax: Axes | Sequence[Axes] | None = None, *,
         Figure title; default: markets, leverage, margin mode and headline stats.
     figsize : (float, float), optional
         Inches, for a new figure; default grows with the panels and markets.
-    log_price, log_equity : bool
-        Log-scale the rebased price / equity axis.
+    log_price : bool
+        Log-scale the rebased price axis.
+    log_equity : bool, optional
+        Log-scale the equity axis; default when the positive equity spans more than 10×
+        (the rule of every equity axis).
 
     Returns
     -------
@@ -273,7 +283,7 @@ def plot_portfolio(result: Any, ax: Axes | Sequence[Axes] | None = None, *,
                "position": 0.3 * len(names) + 0.5, "funding": 1.1}
     if ax is None:
         ratios = [heights[p] for p in panels]
-        fig = Figure(figsize=figsize or (12.0, 1.05 * sum(ratios) + 1.0), layout="constrained")
+        fig = new_figure(figsize or (12.0, 1.05 * sum(ratios) + 1.0), layout="constrained")
         grid = fig.add_gridspec(len(panels), 1, height_ratios=ratios)
         axes = [fig.add_subplot(grid[0])]
         axes += [fig.add_subplot(grid[i], sharex=axes[0]) for i in range(1, len(panels))]
@@ -284,6 +294,8 @@ def plot_portfolio(result: Any, ax: Axes | Sequence[Axes] | None = None, *,
                              f"Axes; got {len(axes)}.")
         fig = axes[0].figure
     mode = result.params["margin_mode"]
+    if log_equity is None:
+        log_equity = log_scale_wanted(result.equity)
     for a, panel in zip(axes, panels, strict=True):
         if panel == "equity":
             _pf_equity(a, result, t, colors, account, log_equity)

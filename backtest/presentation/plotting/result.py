@@ -22,6 +22,8 @@ from backtest.presentation.plotting.common import (
     _number_axis,
     _set_limits,
     _times,
+    log_scale_wanted,
+    new_figure,
 )
 
 __all__ = ["plot_comparison", "plot_result"]
@@ -106,6 +108,19 @@ def _equity_panel(ax: Axes, result: Any, *, log_equity: bool, quote_equity: bool
                     label=f"drawdown from peak (max {max_dd:.1%})", zorder=2)
     ax.axhline(capital, color="0.45", lw=0.7, ls=":",
                label=f"initial capital {capital:,.6g} {account}")
+    hold = result.buy_and_hold() if hasattr(result, "buy_and_hold") else None
+    if hold is not None:
+        ax.plot(t, np.asarray(hold, dtype=float), lw=0.8, color="0.35", ls="--", zorder=2,
+                label=f"buy and hold, 1x, no costs ({hold.iloc[-1] / capital - 1:+.0%})")
+    trades = result.trades
+    liq = trades[trades["exit_reason"] == "liquidation"]
+    if len(liq):
+        pos = result.market.index.get_indexer(liq["exit_time"])
+        y = shown[pos]
+        ax.scatter(t[pos], np.where(np.isfinite(y), y, np.nanmin(shown) if
+                                    np.isfinite(shown).any() else 0.0),
+                   marker="X", s=60, color="red", edgecolors="black", linewidths=0.8,
+                   zorder=6, label=f"liquidation ({len(liq)})")
     if log_equity:
         ax.set_yscale("log")
     ax.set_ylabel(f"equity ({account}{', log scale' if log_equity else ''})")
@@ -155,7 +170,7 @@ def _title(result: Any) -> str:
 
 def plot_result(result: Any, ax: Axes | Sequence[Axes] | None = None, *,
                 title: str | None = None, figsize: tuple[float, float] = (12.0, 8.5),
-                log_price: bool = False, log_equity: bool = False,
+                log_price: bool = False, log_equity: bool | None = None,
                 quote_equity: bool | None = None) -> Figure:
     """Price with trades and the liquidation line, equity with drawdown, cumulative funding.
 
@@ -177,23 +192,31 @@ def plot_result(result: Any, ax: Axes | Sequence[Axes] | None = None, *,
         Figure title; default: instrument, leverage, margin mode and headline stats.
     figsize : (float, float)
         Inches, for a new figure.
-    log_price, log_equity : bool
-        Log-scale the price / equity axis (non-positive equity is then not drawn).
+    log_price : bool
+        Log-scale the price axis.
+    log_equity : bool, optional
+        Log-scale the equity axis (non-positive equity is then not drawn). Default: the rule
+        of every equity axis, log when the positive equity spans more than 10×
+        (:func:`~backtest.presentation.plotting.common.log_scale_wanted`).
     quote_equity : bool, optional
         Draw the quote-valued equity (inverse/quanto only); default True for those.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Not shown; save with ``fig.savefig(path)`` or display it in a notebook.
+        pyplot-managed: displayed inline in Jupyter, shown by ``plt.show()`` in a script;
+        save it with ``fig.savefig(path)``. Liquidations are marked (red ×) on the price and
+        the equity panels.
     """
+    if log_equity is None:
+        log_equity = log_scale_wanted(result.equity)
     if isinstance(ax, Axes):
         _price_panel(ax, result, log_price=log_price)
         _date_axis(ax)
         ax.set_title(title or _title(result), fontsize=9)
         return ax.figure
     if ax is None:
-        fig = Figure(figsize=figsize, layout="constrained")
+        fig = new_figure(figsize, layout="constrained")
         grid = fig.add_gridspec(3, 1, height_ratios=(3.0, 2.0, 1.0))
         top = fig.add_subplot(grid[0])
         axes = [top, fig.add_subplot(grid[1], sharex=top), fig.add_subplot(grid[2], sharex=top)]
@@ -214,7 +237,8 @@ def plot_result(result: Any, ax: Axes | Sequence[Axes] | None = None, *,
     return fig
 
 
-def plot_comparison(results: Mapping[str, Any], ax: Axes | None = None, *, log: bool = False,
+def plot_comparison(results: Mapping[str, Any], ax: Axes | None = None, *,
+                    log: bool | None = None,
                     normalize: bool | None = None, title: str | None = None,
                     figsize: tuple[float, float] = (12.0, 5.5)) -> Figure:
     """Equity curves of several runs on one axis, liquidations marked with ×.
@@ -225,8 +249,9 @@ def plot_comparison(results: Mapping[str, Any], ax: Axes | None = None, *, log: 
         Runs on any markets; the label names each curve in the legend.
     ax : Axes, optional
         Draw into this axis instead of a new figure.
-    log : bool
-        Log-scale the equity axis (equity ≤ 0 is not drawn).
+    log : bool, optional
+        Log-scale the equity axis (equity ≤ 0 is not drawn). Default: log when the curves'
+        positive values together span more than 10× (the rule of every equity axis).
     normalize : bool, optional
         Plot equity / initial capital. Default: only when the runs differ in account
         currency or initial capital (otherwise equity in the account currency).
@@ -240,7 +265,7 @@ def plot_comparison(results: Mapping[str, Any], ax: Axes | None = None, *, log: 
     if not results:
         raise ValueError("plot_comparison: results is empty; pass {label: Result, ...}.")
     if ax is None:
-        fig = Figure(figsize=figsize, layout="constrained")
+        fig = new_figure(figsize, layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -248,6 +273,10 @@ def plot_comparison(results: Mapping[str, Any], ax: Axes | None = None, *, log: 
     capitals = {float(r.params["initial_capital"]) for r in results.values()}
     if normalize is None:
         normalize = len(currencies) > 1 or len(capitals) > 1
+    if log is None:
+        log = log_scale_wanted(np.concatenate(
+            [np.asarray(r.equity, dtype=float) / float(r.params["initial_capital"])
+             for r in results.values()]))
     any_liq = False
     for label, r in results.items():
         capital = float(r.params["initial_capital"])

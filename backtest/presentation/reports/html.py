@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from backtest.presentation.tables import MONEY_COLUMNS, format_value
 from backtest.version import __version__
 
 TRADE_ROWS = 50  # rows shown from each end of a trade list
-_FRACTION_STATS = ("total_return", "cagr", "max_drawdown", "win_rate", "exposure",
-                   "min_liq_distance")
-_MONEY_STATS = ("final_equity", "funding_paid", "fees_paid")
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
 max-width:1300px;color:#222;padding:0 16px}
@@ -27,7 +26,8 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #
 table{border-collapse:collapse;font-size:12.5px;margin:8px 0}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}
-img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:10px;overflow-x:auto}
+img{max-width:100%;border:1px solid #eee}
+pre{background:#f7f7f7;padding:10px;overflow-x:auto;white-space:pre-wrap}
 .muted{color:#777}details{margin:6px 0}
 """
 
@@ -69,12 +69,21 @@ def money(x: float) -> str:
 
 
 def stat_display(key: str, value: Any, currency: str) -> str:
-    if key in _FRACTION_STATS and isinstance(value, (float, np.floating)) and np.isfinite(value):
-        sign = "+" if key in ("total_return", "cagr") else ""
-        return f"{value:{sign}.2%}"
-    if key in _MONEY_STATS and isinstance(value, (float, np.floating)):
-        return f"{money(float(value))} {currency}"
-    return num(value)
+    """A stat as every table shows it (``backtest.presentation.tables.format_value``),
+    money with its currency."""
+    text = format_value(key, value)
+    if key in MONEY_COLUMNS and isinstance(value, (float, np.floating)) and np.isfinite(value):
+        text += f" {currency}"
+    return text
+
+
+def source_label(source: Any) -> str:
+    """A data source as a report shows it: the file name, never the local folder (a report
+    is shared; ``/home/me/...`` means nothing to its reader and tells what it should not)."""
+    text = str(source)
+    if "/" in text or "\\" in text:
+        return text.replace("\\", "/").rsplit("/", 1)[-1]
+    return text
 
 
 def table(frame: pd.DataFrame, left: tuple[str, ...] = (), index: bool = False) -> str:
@@ -98,7 +107,19 @@ def img(png: bytes, alt: str) -> str:
     return f"<img alt='{esc(alt)}' src='data:image/png;base64,{data}'>"
 
 
+# An absolute POSIX path in text (after a space, quote, bracket or tag), folders and all.
+_ABS_PATH = re.compile(r"(?<=[\s'\"(=>])/(?:[^\s/'\"<>:;,()]+/)+(?=[^\s/'\"<>:;,()]+)")
+
+
+def strip_folders(text: str) -> str:
+    """``text`` with the folders of absolute paths removed (file names kept): messages of
+    the loader name their file, and a shared report must not carry the author's disk."""
+    return _ABS_PATH.sub("", text)
+
+
 def page(title: str, body: str) -> str:
+    """The whole self-contained page; absolute folders are stripped from it."""
+    body = strip_folders(body)
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
             f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
@@ -172,7 +193,7 @@ def data_section(market: Any, mark_source: str) -> str:
              ("mark source", mark_source + ("" if mark_source == "mark" else
                                             " — liquidations fire on last-price wicks")),
              ("irregular bar steps (gaps)", num(market.n_gaps))]
-    items += [(f"source: {k}", v) for k, v in market.sources.items()]
+    items += [(f"source: {k}", source_label(v)) for k, v in market.sources.items()]
     repairs = market.repairs or {}
     items += [(f"repair: {k}", num(v)) for k, v in repairs.items()] or [("repairs", "none")]
     frame = pd.DataFrame(items, columns=["item", "value"])

@@ -53,7 +53,7 @@ def _pnl_by_market_table(result: Any, currency: str) -> str:
         "liquidations": [num(int(v)) for v in frame["n_liquidations"]],
     })
     return (f"<p>Closed trades per market ({esc(currency)}); pnl is net of fees and "
-            f"funding (SPEC §8).</p>" + table(shown, left=("market",)))
+            f"funding.</p>" + table(shown, left=("market",)))
 
 
 def _portfolio_events_table(result: Any) -> str:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from backtest.atomic import write_atomic
 from backtest.presentation.plotting import figure_png, plot_comparison, plot_result
+from backtest.presentation.reports.analysis import analysis_html
 from backtest.presentation.reports.html import (
     cells,
     data_section,
@@ -29,6 +30,7 @@ from backtest.presentation.reports.html import (
     stats_table,
     table,
     trades_table,
+    wide,
 )
 
 __all__ = ["write_comparison_report", "write_result_report"]
@@ -48,6 +50,7 @@ def result_report_html(result: Any, title: str | None = None, png: bytes | None 
     png = png if png is not None else _figure_png(result, **plot_kwargs)
     body = (f"<p>{esc(repr(result)[1:-1])}</p>{img(png, 'result figure')}"
             f"<h2>Statistics</h2>{stats_table(result.stats, result.account_currency)}"
+            f"{analysis_html(result)}"
             f"<h2>Trades</h2>{trades_table(result)}"
             f"<h2>Events by kind</h2>{events_table(result)}"
             f"<h2>Parameters</h2>{params_table(prm)}"
@@ -60,7 +63,7 @@ def write_result_report(result: Any, path: str | os.PathLike[str], title: str | 
     """Write one run's self-contained HTML report to ``path`` (atomically).
 
     Contents: the :func:`~backtest.plotting.plot_result` figure (base64 PNG), the stats
-    table (keys as in SPEC §8, fractions also shown as %), the trades (first and last
+    table (fractions also shown as %), the trades (first and last
     :data:`TRADE_ROWS` rows), events summarised by kind, the parameters, and the data: span,
     mark source, sources and counted repairs. ``plot_kwargs`` go to ``plot_result``.
 
@@ -74,7 +77,7 @@ def write_result_report(result: Any, path: str | os.PathLike[str], title: str | 
 
 def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[str],
                             title: str = "Comparison of runs", *, notes: str | None = None,
-                            images: Mapping[str, bytes] | None = None, log: bool = True,
+                            images: Mapping[str, bytes] | None = None, log: bool | None = None,
                             run_details: bool = True) -> Path:
     """Write an HTML report comparing several runs (e.g. one strategy at several leverages).
 
@@ -89,8 +92,9 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
     images : mapping of label -> PNG bytes, optional
         Pre-rendered per-run figures (avoids drawing them twice); others are drawn with
         :func:`~backtest.plotting.plot_result`.
-    log : bool
-        Log-scale the comparison chart's equity axis.
+    log : bool, optional
+        Log-scale the comparison chart's equity axis; default the rule of every equity axis
+        (log beyond a 10× span).
     run_details : bool
         Add one section per run: figure, trades, events and parameters.
     """
@@ -100,12 +104,12 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
     first = next(iter(results.values()))
     parts = [f"<pre>{esc(notes)}</pre>" if notes else ""]
     parts.append(img(figure_png(plot_comparison(results, log=log)), "equity comparison"))
-    stats = pd.DataFrame({label: r.stats for label, r in results.items()}).T
-    cur = {label: r.account_currency for label, r in results.items()}
-    shown = pd.DataFrame({k: [stat_display(k, v, cur[i]) for i, v in stats[k].items()]
-                          for k in stats.columns}, index=stats.index)
-    shown.index.name = "run"
-    parts.append(f"<h2>Statistics</h2>{table(shown, index=True)}")
+    # One column per run, one row per stat: a few runs fit the page whatever the stats.
+    shown = pd.DataFrame({label: [stat_display(k, v, r.account_currency)
+                                  for k, v in r.stats.items()]
+                          for label, r in results.items()}, index=first.stats.index)
+    shown.index.name = "stat"
+    parts.append(f"<h2>Statistics</h2>{wide(table(shown, index=True))}")
     params = pd.DataFrame({label: pd.Series(r.params, dtype=object)
                            for label, r in results.items()})
     differ = params.apply(lambda row: row.map(num).nunique() > 1, axis=1)
@@ -120,6 +124,8 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
             png = images.get(label) or _figure_png(r)
             parts.append(
                 f"<h2>Run {esc(label)}</h2><p>{esc(repr(r)[1:-1])}</p>{img(png, label)}"
+                f"<details><summary>Analysis: monthly returns, drawdown periods, exits by "
+                f"reason, costs</summary>{analysis_html(r)}</details>"
                 f"<details><summary>Trades ({len(r.trades)})</summary>{trades_table(r)}"
                 f"</details><details open><summary>Events by kind</summary>"
                 f"{events_table(r)}</details>")

@@ -1,16 +1,29 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+# ---
+
 # %% [markdown]
 # # One strategy, three ways to hold it: perpetual, dated future, spot margin
 #
-# The seed article (`../shared/seed/leverage-guide.txt`) contrasts the carrying costs:
+# The leverage guide this project started from contrasts the carrying costs:
 # margin trading "borrows real assets and charges interest, futures contracts use synthetic
 # leverage with funding rates instead", and it suggests switching "to traditional futures
 # (with expiry dates) if funding is consistently high. These have no funding fees."
 #
-# Here the same 3× long over Q1 2024 on the shipped Binance BTCUSDT 1h bars (`data/`) is
-# held as a perpetual (funding from the data), as a dated quarterly future (no carry, settled
-# at expiry) and on spot margin (hourly interest), as in `docs/examples.md` §2 and
-# `tests/test_futures_spot.py`. Then a roll of two quarterlies (`docs/examples.md` §4). Run
-# it from the repository root; every number is computed below, and the few quoted in the
+# Here the same 3× long over Q1 2024 on the shipped Binance BTCUSDT 1h bars
+# (`bt.sample_market()`) is held as a perpetual (funding from the data), as a dated
+# quarterly future (no carry, settled at expiry) and on spot margin (hourly interest), as in
+# [`docs/examples.md`](../docs/examples.md) §2 and `tests/test_futures_spot.py`. Then a roll
+# of two quarterlies (`docs/examples.md` §4). It runs from any folder (the data ships inside
+# the package); every number is computed below, and the few quoted in the
 # text are asserted by `tests/test_roll.py` and `tests/test_notebooks.py`.
 
 # %%
@@ -32,10 +45,9 @@ from backtest.presentation.plotting import plot_comparison
 
 # %%
 q1 = dict(start="2024-01-01", end="2024-04-01")
-BARS = "data/binance_btcusdt_perp_1h.parquet"
-MARK = "data/binance_btcusdt_perp_1h_mark.parquet"
-perp = bt.load_market(BARS, mark=MARK, funding="data/binance_btcusdt_perp_funding.parquet",
-                      instrument="binance:BTCUSDT", **q1)
+BARS = bt.sample_path("binance_btcusdt_perp_1h")
+MARK = bt.sample_path("binance_btcusdt_perp_1h_mark")
+perp = bt.sample_market(**q1)   # binance:BTCUSDT: BARS, MARK and the funding file
 quarterly = bt.Instrument.simple(mmr=0.004, taker_fee=0.0005, kind="future",
                                  expiry=pd.Timestamp("2024-03-29 08:00", tz="UTC"))
 future = bt.load_market(BARS, mark=MARK, instrument=quarterly, **q1)

@@ -1,8 +1,20 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -all
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
+# ---
+
 # %% [markdown]
 # # Cross vs isolated margin: when one loss eats another position's collateral
 #
-# The seed article (`../shared/seed/leverage-guide.txt`, "4. Isolated vs Cross Margin") puts
-# it this way:
+# The leverage guide this project started from (its section "4. Isolated vs Cross Margin")
+# puts it this way:
 #
 # > **Isolated Margin (Recommended):** Limits risk to the collateral assigned to that
 # > specific trade. [...]
@@ -13,11 +25,11 @@
 # > eat the collateral meant for your ETH trade.
 #
 # This walkthrough replays that warning three times: on two tiny hand-computable markets
-# (`docs/examples.md` §1), across a grid of margin mode × leverage, and on real data with a
-# carry trade (short perpetual, long dated future) over Q1 2024. Run it from the repository
-# root; every number below is computed, and the few quoted in the text are asserted by the
-# tests (`tests/test_portfolio.py`, `tests/test_portfolio_sweep.py`, `tests/test_readme.py`,
-# `tests/test_notebooks.py`).
+# ([`docs/examples.md`](../docs/examples.md) §1), across a grid of margin mode × leverage,
+# and on real data with a carry trade (short perpetual, long dated future) over Q1 2024. It
+# runs from any folder (the data ships inside the package); every number below is computed,
+# and the few quoted in the text are asserted by the tests (`tests/test_portfolio.py`,
+# `tests/test_portfolio_sweep.py`, `tests/test_readme.py`, `tests/test_notebooks.py`).
 
 # %%
 import warnings
@@ -129,22 +141,20 @@ print(grid_final.unstack("leverage").round(2) + 0.0)  # + 0.0: no "-0.0"
 # %% [markdown]
 # ## 3. Real data: a carry trade over Q1 2024
 #
-# The README's sketch on the shipped Binance BTCUSDT 1h sample (`data/`): short the
+# The README's sketch on the shipped Binance BTCUSDT 1h sample (`bt.sample_market()`): short the
 # perpetual (collecting the funding its longs pay) and long a dated future (a quarterly on
 # the same bars, for the example), 10,000 USDT of notional each, both entered at the first
 # bar.
 
 # %%
 q1 = dict(start="2024-01-01", end="2024-03-29 07:00")
-perp = bt.load_market("data/binance_btcusdt_perp_1h.parquet",
-                      mark="data/binance_btcusdt_perp_1h_mark.parquet",
-                      funding="data/binance_btcusdt_perp_funding.parquet",
-                      instrument="binance:BTCUSDT", **q1)
+perp = bt.sample_market(**q1)   # binance:BTCUSDT with its mark prices and funding
 quarterly = bt.Instrument.simple(kind="future", expiry="2024-03-29 08:00+00:00",
                                  mmr=0.005, taker_fee=0.0005)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # no mark file for the future: mark := last
-    fut = bt.load_market("data/binance_btcusdt_perp_1h.parquet", instrument=quarterly, **q1)
+    fut = bt.load_market(bt.sample_path("binance_btcusdt_perp_1h"), instrument=quarterly,
+                         **q1)
 carry_book = {"PERP": perp, "FUT": fut}
 start = perp.index == perp.index[0]
 carry_legs = dict(entries={"FUT": start}, short_entries={"PERP": start}, size=10_000,
