@@ -311,3 +311,13 @@ def test_import_cli_on_a_bomb_exits_2(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 2 and "decompresses to more than" in err and "Traceback" not in err
     assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("name", ["bars", "mark", "funding"])
+def test_an_empty_path_is_not_read_as_the_current_folder(name):
+    kw = {"bars": bars(n=20)} if name != "bars" else {"bars": ""}
+    if name != "bars":
+        kw[name] = ""
+    with pytest.raises(bt.DataError, match="the path is empty") as err:
+        quiet_load(**kw)
+    assert f"{name}=" in str(err.value)

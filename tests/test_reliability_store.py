@@ -353,3 +353,11 @@ def test_ambiguous_sweep_lists_are_refused_with_the_fix(ms, value, kind):
     with pytest.raises(TypeError, match="leverage") as err:
         bt.sweep(market, **signals, progress=False, leverage=value)
     assert kind in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_store_under_a_file_is_refused_with_the_fix(ms, tmp_path):
+    market, signals = ms
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="a part of the path is a file") as err:
+        quiet(market, signals, store=tmp_path / "afile" / "store")
+    assert "afile" in str(err.value) and "Fix:" in str(err.value)

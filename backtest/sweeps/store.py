@@ -109,7 +109,12 @@ class SweepStore:
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"sweep(): store={str(path)!r} is a file; store= takes a "
                              "directory. Choose a new directory name.")
-        (self.path / CHUNKS).mkdir(parents=True, exist_ok=True)
+        try:
+            (self.path / CHUNKS).mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise ValueError(f"sweep(): store={str(path)!r} cannot be created: a part of the "
+                             "path is a file, not a folder. Fix: choose a directory path whose "
+                             "parents are folders.") from None
         self._lock()
         try:
             self._check_manifest()

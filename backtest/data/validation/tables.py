@@ -73,6 +73,10 @@ def read_frame(source: Any, name: str) -> tuple[pd.DataFrame, str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if not str(source).strip():
+        raise DataError(f"{name}: the path is empty ({source!r}). Expected a Parquet file "
+                        f"path or a DataFrame. Fix: pass e.g. {name}='data/{name}.parquet'"
+                        + (", or funding=0 for no funding." if name == "funding" else "."))
     path = Path(source).expanduser()
     check_readable_file(path, name)
     try:
