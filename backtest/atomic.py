@@ -58,8 +58,11 @@ def write_set(folder: str | os.PathLike[str], payloads: dict[str, bytes | str]) 
     _clean_stale(target, payloads)
     foreign = target.is_dir() and any(
         p.name not in payloads and p.name != COMPLETE for p in target.iterdir())
-    staging = Path(tempfile.mkdtemp(dir=target if foreign else parent,
-                                    prefix=_NEW if foreign else f".{target.name}{_NEW}"))
+    try:
+        staging = Path(tempfile.mkdtemp(dir=target if foreign else parent,
+                                        prefix=_NEW if foreign else f".{target.name}{_NEW}"))
+    except OSError as exc:  # name the folder asked for, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
     try:
         for name, data in payloads.items():
             write_atomic(staging / name, data)
