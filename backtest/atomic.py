@@ -53,6 +53,8 @@ def write_set(folder: str | os.PathLike[str], payloads: dict[str, bytes | str]) 
     interrupted write (temporary folders and ``*.tmp`` files of these names) are removed.
     """
     target = Path(folder)
+    if target.is_symlink():  # write where the link points; the link itself stays
+        target = target.resolve()
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(target, payloads)
@@ -76,7 +78,7 @@ def write_set(folder: str | os.PathLike[str], payloads: dict[str, bytes | str]) 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return [target / name for name in payloads]
+    return [Path(folder) / name for name in payloads]
 
 
 def _named(exc: OSError, staging: Path, target: Path) -> OSError:

@@ -361,3 +361,30 @@ def test_a_store_under_a_file_is_refused_with_the_fix(ms, tmp_path):
     with pytest.raises(ValueError, match="a part of the path is a file") as err:
         quiet(market, signals, store=tmp_path / "afile" / "store")
     assert "afile" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_file_system_without_locks_falls_back_to_the_exclusive_manifest(tmp_path,
+                                                                         monkeypatch):
+    import errno
+
+    import backtest.sweeps.store as store_module
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store_module.fcntl, "flock", no_locks)
+    SweepStore(tmp_path / "nfs", "a" * 16, 6, STAT_NAMES).close()
+    with pytest.raises(ValueError, match="another sweep"):
+        SweepStore(tmp_path / "nfs", "b" * 16, 6, STAT_NAMES)
+
+
+def test_an_edited_manifest_entry_is_named(ms, tmp_path):
+    market, signals = ms
+    store = tmp_path / "edited"
+    quiet(market, signals, store=store, chunk_size=3)
+    manifest = json.loads((store / MANIFEST).read_text())
+    manifest["chunks"]["000000000000-000000000003.parquet"] = "ok"
+    (store / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(bt.DataError, match="not a checksum record") as err:
+        quiet(market, signals, store=store)
+    assert "000000000000-000000000003.parquet" in str(err.value)
