@@ -299,7 +299,8 @@ def test_a_failed_or_cancelled_dask_task_raises_clearly_and_keeps_what_finished(
     fake = types.ModuleType("distributed")
     fake.as_completed = lambda futures: FakeQueue(futures)
     monkeypatch.setitem(sys.modules, "distributed", fake)
-    client = types.SimpleNamespace(nthreads=lambda: {"w1": 1})
+    cancelled: list = []
+    client = types.SimpleNamespace(nthreads=lambda: {"w1": 1}, cancel=cancelled.extend)
     n = len(STAT_NAMES)
 
     def submit(lo, hi):
@@ -309,13 +310,14 @@ def test_a_failed_or_cancelled_dask_task_raises_clearly_and_keeps_what_finished(
             return FakeFuture((lo, hi), "finished", [TypeError("FutureCancelledError")])
         return FakeFuture((lo, hi), status)
 
-    stats = np.zeros((6, n))
+    stats = np.zeros((9, n))
     saved = []
     with pytest.raises(SweepTaskError, match=words) as err:
-        gather_chunks(client, [(0, 3), (3, 6)], submit, stats,
+        gather_chunks(client, [(0, 3), (3, 6), (6, 9)], submit, stats,
                       lambda lo, hi: saved.append((lo, hi)))
     assert "combinations 3..5" in str(err.value) and "store=" in str(err.value)
     assert saved == [(0, 3)]  # the finished chunk went to the store first
+    assert [f.key for f in cancelled] == [(6, 9)]  # the task still in flight is cancelled
 
 
 # --- bounded work ------------------------------------------------------------------------------
