@@ -321,3 +321,20 @@ def test_an_empty_path_is_not_read_as_the_current_folder(name):
     with pytest.raises(bt.DataError, match="the path is empty") as err:
         quiet_load(**kw)
     assert f"{name}=" in str(err.value)
+
+
+def test_a_pyarrow_backed_utc_index_is_accepted_and_a_paris_one_gets_the_fix():
+    b = bars(n=30)
+    utc = b.set_index(b["timestamp"].astype("timestamp[ns, tz=UTC][pyarrow]")).drop(
+        columns="timestamp")
+    m, _ = quiet_load(utc)
+    assert m.n_bars == 30
+    paris = b.set_index(b["timestamp"].dt.tz_convert("Europe/Paris").astype(
+        "timestamp[ns, tz=Europe/Paris][pyarrow]")).drop(columns="timestamp")
+    with pytest.raises(bt.DataError, match="Europe/Paris; expected UTC") as err:
+        quiet_load(paris)
+    fix = str(err.value).split("Fix: ")[1].rstrip(".")
+    assert fix.startswith("df.index = ")
+    exec(fix, {"df": paris, "pd": pd})   # the fix, as written, works
+    m, _ = quiet_load(paris)
+    assert m.n_bars == 30

@@ -163,7 +163,8 @@ def to_table(df: pd.DataFrame, label: str, required: Sequence[str],
 
 def check_columns(df: pd.DataFrame, label: str, required: Sequence[str]) -> None:
     """Missing columns, with a rename suggestion for near misses (``'Close'``, ``'clsoe'``)."""
-    has_time = "timestamp" in df.columns or isinstance(df.index, pd.DatetimeIndex)
+    arrow_time = isinstance(df.index.dtype, pd.ArrowDtype) and df.index.dtype.kind == "M"
+    has_time = "timestamp" in df.columns or isinstance(df.index, pd.DatetimeIndex) or arrow_time
     missing = [c for c in required if c not in df.columns]
     if not has_time:
         missing.insert(0, "timestamp")
