@@ -53,13 +53,18 @@ def write_set(folder: str | os.PathLike[str], payloads: dict[str, bytes | str]) 
     interrupted write (temporary folders and ``*.tmp`` files of these names) are removed.
     """
     target = Path(folder)
+    if target.is_symlink():  # write where the link points; the link itself stays
+        target = target.resolve()
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(target, payloads)
     foreign = target.is_dir() and any(
         p.name not in payloads and p.name != COMPLETE for p in target.iterdir())
-    staging = Path(tempfile.mkdtemp(dir=target if foreign else parent,
-                                    prefix=_NEW if foreign else f".{target.name}{_NEW}"))
+    try:
+        staging = Path(tempfile.mkdtemp(dir=target if foreign else parent,
+                                        prefix=_NEW if foreign else f".{target.name}{_NEW}"))
+    except OSError as exc:  # name the folder asked for, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
     try:
         for name, data in payloads.items():
             write_atomic(staging / name, data)
@@ -73,7 +78,7 @@ def write_set(folder: str | os.PathLike[str], payloads: dict[str, bytes | str]) 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return [target / name for name in payloads]
+    return [Path(folder) / name for name in payloads]
 
 
 def _named(exc: OSError, staging: Path, target: Path) -> OSError:

@@ -75,3 +75,14 @@ def test_toml_funding_zero_in_quotes_says_write_the_number(tmp_path, capsys):
     code = main(["run", str(cfg)])
     err = capsys.readouterr().err
     assert code == 2 and "[market].funding" in err and "funding = 0" in err
+
+
+@pytest.mark.parametrize("field, value, example", [
+    ("contract_size", "x", "contract_size=1.0"), ("tick_size", float("nan"), "tick_size=0.1"),
+    ("mmr", "a", "mmr=0.005"), ("taker_fee", None, "taker_fee=0.0005")])
+def test_instrument_messages_give_an_example_that_fits_the_field(field, value, example):
+    import backtest as bt
+
+    with pytest.raises((TypeError, ValueError)) as err:
+        bt.Instrument.simple(**{field: value})
+    assert example in str(err.value)

@@ -236,3 +236,23 @@ def test_a_window_longer_than_the_data_warns(tmp_path, capsys):
     assert code == 0
     assert "[signals].slow = 5000 bars is not shorter than the data" in err
     assert "no trades" in err
+
+
+def test_out_through_a_symlink_keeps_the_link(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    written = write_set(link, {"a.csv": "1"})
+    assert link.is_symlink() and (real / "a.csv").read_text() == "1"
+    assert written == [link / "a.csv"]
+
+
+def test_too_many_signal_sets_in_a_sweep_config_are_refused_before_building(tmp_path,
+                                                                           capsys):
+    text = SWEEP.replace("fast = 12", "fast = [" + ", ".join(map(str, range(2, 400))) + "]")
+    text = text.replace("slow = 48", "slow = [" + ", ".join(map(str, range(400, 800))) + "]")
+    cfg = write(tmp_path, text + '\n[sweep]\nmax_memory = "100MB"\n')
+    code, _, err = cli(capsys, "sweep", cfg, "--no-progress", "--out", tmp_path / "s")
+    line = one_line(err)
+    assert code == 2 and "signal sets" in line and "[signals]" in line and "Fix:" in line

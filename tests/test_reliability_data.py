@@ -311,3 +311,30 @@ def test_import_cli_on_a_bomb_exits_2(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 2 and "decompresses to more than" in err and "Traceback" not in err
     assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("name", ["bars", "mark", "funding"])
+def test_an_empty_path_is_not_read_as_the_current_folder(name):
+    kw = {"bars": bars(n=20)} if name != "bars" else {"bars": ""}
+    if name != "bars":
+        kw[name] = ""
+    with pytest.raises(bt.DataError, match="the path is empty") as err:
+        quiet_load(**kw)
+    assert f"{name}=" in str(err.value)
+
+
+def test_a_pyarrow_backed_utc_index_is_accepted_and_a_paris_one_gets_the_fix():
+    b = bars(n=30)
+    utc = b.set_index(b["timestamp"].astype("timestamp[ns, tz=UTC][pyarrow]")).drop(
+        columns="timestamp")
+    m, _ = quiet_load(utc)
+    assert m.n_bars == 30
+    paris = b.set_index(b["timestamp"].dt.tz_convert("Europe/Paris").astype(
+        "timestamp[ns, tz=Europe/Paris][pyarrow]")).drop(columns="timestamp")
+    with pytest.raises(bt.DataError, match="Europe/Paris; expected UTC") as err:
+        quiet_load(paris)
+    fix = str(err.value).split("Fix: ")[1].rstrip(".")
+    assert fix.startswith("df.index = ")
+    exec(fix, {"df": paris, "pd": pd})   # the fix, as written, works
+    m, _ = quiet_load(paris)
+    assert m.n_bars == 30

@@ -299,7 +299,8 @@ def test_a_failed_or_cancelled_dask_task_raises_clearly_and_keeps_what_finished(
     fake = types.ModuleType("distributed")
     fake.as_completed = lambda futures: FakeQueue(futures)
     monkeypatch.setitem(sys.modules, "distributed", fake)
-    client = types.SimpleNamespace(nthreads=lambda: {"w1": 1})
+    cancelled: list = []
+    client = types.SimpleNamespace(nthreads=lambda: {"w1": 1}, cancel=cancelled.extend)
     n = len(STAT_NAMES)
 
     def submit(lo, hi):
@@ -309,13 +310,14 @@ def test_a_failed_or_cancelled_dask_task_raises_clearly_and_keeps_what_finished(
             return FakeFuture((lo, hi), "finished", [TypeError("FutureCancelledError")])
         return FakeFuture((lo, hi), status)
 
-    stats = np.zeros((6, n))
+    stats = np.zeros((9, n))
     saved = []
     with pytest.raises(SweepTaskError, match=words) as err:
-        gather_chunks(client, [(0, 3), (3, 6)], submit, stats,
+        gather_chunks(client, [(0, 3), (3, 6), (6, 9)], submit, stats,
                       lambda lo, hi: saved.append((lo, hi)))
     assert "combinations 3..5" in str(err.value) and "store=" in str(err.value)
     assert saved == [(0, 3)]  # the finished chunk went to the store first
+    assert [f.key for f in cancelled] == [(6, 9)]  # the task still in flight is cancelled
 
 
 # --- bounded work ------------------------------------------------------------------------------
@@ -353,3 +355,38 @@ def test_ambiguous_sweep_lists_are_refused_with_the_fix(ms, value, kind):
     with pytest.raises(TypeError, match="leverage") as err:
         bt.sweep(market, **signals, progress=False, leverage=value)
     assert kind in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_store_under_a_file_is_refused_with_the_fix(ms, tmp_path):
+    market, signals = ms
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="a part of the path is a file") as err:
+        quiet(market, signals, store=tmp_path / "afile" / "store")
+    assert "afile" in str(err.value) and "Fix:" in str(err.value)
+
+
+def test_a_file_system_without_locks_falls_back_to_the_exclusive_manifest(tmp_path,
+                                                                         monkeypatch):
+    import errno
+
+    import backtest.sweeps.store as store_module
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(store_module.fcntl, "flock", no_locks)
+    SweepStore(tmp_path / "nfs", "a" * 16, 6, STAT_NAMES).close()
+    with pytest.raises(ValueError, match="another sweep"):
+        SweepStore(tmp_path / "nfs", "b" * 16, 6, STAT_NAMES)
+
+
+def test_an_edited_manifest_entry_is_named(ms, tmp_path):
+    market, signals = ms
+    store = tmp_path / "edited"
+    quiet(market, signals, store=store, chunk_size=3)
+    manifest = json.loads((store / MANIFEST).read_text())
+    manifest["chunks"]["000000000000-000000000003.parquet"] = "ok"
+    (store / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(bt.DataError, match="not a checksum record") as err:
+        quiet(market, signals, store=store)
+    assert "000000000000-000000000003.parquet" in str(err.value)

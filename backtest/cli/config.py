@@ -9,6 +9,7 @@ writes files (that is ``backtest.cli.main``).
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ def config_signals(cfg: Config, market: Any) -> dict[str, Any]:
     try:
         if not swept:
             return _rule(market, rule, **spec)
+        _check_signal_memory(cfg, [len(spec[k]) for k in swept], market.n_bars)
         sets: dict[str, dict[str, pd.Series]] = {}
         for combo in itertools.product(*(spec[k] for k in swept)):
             chosen = dict(zip(swept, combo, strict=True))
@@ -73,6 +75,25 @@ def config_signals(cfg: Config, market: Any) -> dict[str, Any]:
     never = pd.Series(False, index=market.index)
     used = [n for n in SIGNAL_NAMES if any(n in s for s in sets.values())]
     return {n: {name: s.get(n, never) for name, s in sets.items()} for n in used}
+
+
+def _check_signal_memory(cfg: Config, lengths: list[int], n_bars: int) -> None:
+    """Lists of signal options become one set of signal series per combination: refuse
+    before building them when they would not fit the sweep's memory budget."""
+    from backtest.sweeps.grid import default_budget, parse_memory
+
+    n_sets = math.prod(lengths)
+    # two bool series of n_bars per set (1 byte per bar, plus the pandas index shared), and
+    # the sweep's stacked copies of the four signal matrices
+    need = n_sets * n_bars * 6
+    given = cfg.options.get("max_memory")
+    budget = parse_memory(given) if given is not None else default_budget()
+    if need > budget:
+        raise ConfigError(f"{cfg.path}: [signals]: {n_sets:,} signal sets x {n_bars:,} bars "
+                          f"need about {need / 1e9:.1f} GB, above the memory budget of "
+                          f"{budget / 1e9:.1f} GB. Fix: fewer values in the [signals] lists "
+                          "(or several sweeps over parts of them), a shorter start=/end= "
+                          "span, or [sweep] max_memory = \"...GB\" if the machine has it.")
 
 
 def _warn_long_windows(cfg: Config, spec: dict[str, Any], n_bars: int) -> None:

@@ -26,8 +26,19 @@ def _choice(owner: str, name: str, value: object, allowed: Iterable[str]) -> str
     return value
 
 
+# A value that fits each field, for the "Fix: pass e.g. name=..." of a message (tier rows
+# and other indexed fields are looked up by their name before "[").
+_EXAMPLES = {"contract_size": "1.0", "tick_size": "0.1", "lot_size": "0.001",
+             "maker_fee": "0.0002", "taker_fee": "0.0005", "max_leverage": "125",
+             "funding_interval_hours": "8", "borrow_rate": "0.0002/24",
+             "liquidation_margin_level": "1.1", "mmr": "0.005", "floor": "0",
+             "maint_amount": "0", "cum": "0", "base_limit": "200", "step": "100",
+             "base_mm": "0.005", "base_im": "0.01"}
+
+
 def _finite(owner: str, name: str, value: object) -> float:
-    return finite_number(owner, name, value)
+    example = _EXAMPLES.get(name.split("[")[0], "1.0")
+    return finite_number(owner, name, value, example=example)
 
 
 def _rate(owner: str, name: str, value: object, *, low: float = 0.0, what: str = "a fraction",

@@ -84,10 +84,12 @@ def gather_chunks(client: Any, ranges: list[tuple[int, int]],
     from distributed import as_completed
 
     where: dict = {}
+    live: dict = {}
 
     def start(lo: int, hi: int) -> Any:
         future = submit(lo, hi)
         where[future.key] = (lo, hi)
+        live[future.key] = future
         return future
 
     in_flight = max(2, 2 * len(client.nthreads()))
@@ -95,6 +97,7 @@ def gather_chunks(client: Any, ranges: list[tuple[int, int]],
     pending = iter(ranges[in_flight:])
     try:
         for future in queue:
+            live.pop(future.key, None)
             lo, hi = where.pop(future.key)
             stats[lo:hi] = _chunk_result(future, lo, hi, stats.shape[1])
             finished(lo, hi)
@@ -104,6 +107,8 @@ def gather_chunks(client: Any, ranges: list[tuple[int, int]],
     except BaseException:
         with contextlib.suppress(Exception):  # stop the rest; the error is what matters
             queue.clear()
+        with contextlib.suppress(Exception):
+            client.cancel(list(live.values()))
         raise
 
 

@@ -29,6 +29,7 @@ Owns no simulation logic; imports numpy, pandas and pyarrow only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -109,7 +110,12 @@ class SweepStore:
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"sweep(): store={str(path)!r} is a file; store= takes a "
                              "directory. Choose a new directory name.")
-        (self.path / CHUNKS).mkdir(parents=True, exist_ok=True)
+        try:
+            (self.path / CHUNKS).mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise ValueError(f"sweep(): store={str(path)!r} cannot be created: a part of the "
+                             "path is a file, not a folder. Fix: choose a directory path whose "
+                             "parents are folders.") from None
         self._lock()
         try:
             self._check_manifest()
@@ -125,8 +131,12 @@ class SweepStore:
         fh = open(self.path / LOCK, "a+")  # noqa: SIM115 (held until close())
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
             fh.close()
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                # a file system without locks (some network mounts): the exclusive
+                # creation of the manifest still refuses the loser of a first race
+                return
             raise StoreBusyError(
                 f"sweep(): store {str(self.path)!r} is in use by another sweep right now "
                 "(its lock file .lock is held). Two sweeps never write one store. Fix: wait "
@@ -235,6 +245,10 @@ class SweepStore:
     def _verified(self, lo: int, hi: int) -> np.ndarray:
         file = self._chunk_file(lo, hi)
         entry = self.chunks[file.name]
+        if not isinstance(entry, dict):
+            raise DataError(f"sweep(): the entry of {file.name} in {self.path / MANIFEST} is "
+                            f"not a checksum record ({entry!r}); the manifest was edited. "
+                            f"{_DELETE}.")
         try:
             data = file.read_bytes()
             table = pq.read_table(pa.BufferReader(data))

@@ -159,8 +159,11 @@ def check_reference_plausible(ref: Table, last_close: np.ndarray, last_label: st
 
 
 # A hole in the funding history longer than this many funding intervals is not a schedule
-# change: events are missing.
+# change: events are missing. The interval counted is at least 8 h, the longest any venue
+# uses: venues shorten the interval in volatile periods (8 h -> 4 h -> 1 h), so the median
+# step can be shorter than the normal one.
 FUNDING_GAP_INTERVALS = 3
+_LONGEST_VENUE_INTERVAL_NS = 8 * 3_600 * 10**9
 
 
 def funding_holes(t: Table, interval: int, bars_ts: np.ndarray, bar_ns: int
@@ -168,11 +171,11 @@ def funding_holes(t: Table, interval: int, bars_ts: np.ndarray, bar_ns: int
     """Positions ``i`` where ``t.ts[i] -> t.ts[i + 1]`` is a hole inside the run (longer than
     :data:`FUNDING_GAP_INTERVALS` intervals within the bars' span), and a text listing them."""
     d = np.diff(t.ts)
+    limit = FUNDING_GAP_INTERVALS * max(interval, _LONGEST_VENUE_INTERVAL_NS)
     run_lo, run_hi = int(bars_ts[0]), int(bars_ts[-1]) + bar_ns
     # the part of each step that lies inside the run
     inside = np.minimum(t.ts[1:], run_hi) - np.maximum(t.ts[:-1], run_lo)
-    holes = np.flatnonzero((d > FUNDING_GAP_INTERVALS * interval)
-                           & (inside > FUNDING_GAP_INTERVALS * interval))
+    holes = np.flatnonzero((d > limit) & (inside > limit))
     if not holes.size:
         return holes, ""
     missing = int(sum(d[i] // interval - 1 for i in holes))
@@ -180,6 +183,7 @@ def funding_holes(t: Table, interval: int, bars_ts: np.ndarray, bar_ns: int
                       for i in holes[:3])
     more = f" and {holes.size - 3} more" if holes.size > 3 else ""
     return holes, (f"{t.label}: {holes.size} hole(s) in the funding history inside the run, "
-                   f"longer than {FUNDING_GAP_INTERVALS} funding intervals of "
-                   f"{fmt_interval(interval)}: {shown}{more} (about {missing:,} events "
-                   "missing)")
+                   f"longer than {fmt_interval(limit)} ({FUNDING_GAP_INTERVALS} funding "
+                   f"intervals of {fmt_interval(max(interval, _LONGEST_VENUE_INTERVAL_NS))}"
+                   f"; the data's interval is {fmt_interval(interval)}): {shown}{more} "
+                   f"(about {missing:,} events missing)")

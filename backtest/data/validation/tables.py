@@ -73,6 +73,10 @@ def read_frame(source: Any, name: str) -> tuple[pd.DataFrame, str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if not str(source).strip():
+        raise DataError(f"{name}: the path is empty ({source!r}). Expected a Parquet file "
+                        f"path or a DataFrame. Fix: pass e.g. {name}='data/{name}.parquet'"
+                        + (", or funding=0 for no funding." if name == "funding" else "."))
     path = Path(source).expanduser()
     check_readable_file(path, name)
     try:
@@ -159,7 +163,8 @@ def to_table(df: pd.DataFrame, label: str, required: Sequence[str],
 
 def check_columns(df: pd.DataFrame, label: str, required: Sequence[str]) -> None:
     """Missing columns, with a rename suggestion for near misses (``'Close'``, ``'clsoe'``)."""
-    has_time = "timestamp" in df.columns or isinstance(df.index, pd.DatetimeIndex)
+    arrow_time = isinstance(df.index.dtype, pd.ArrowDtype) and df.index.dtype.kind == "M"
+    has_time = "timestamp" in df.columns or isinstance(df.index, pd.DatetimeIndex) or arrow_time
     missing = [c for c in required if c not in df.columns]
     if not has_time:
         missing.insert(0, "timestamp")

@@ -53,7 +53,9 @@ def timestamps(df: pd.DataFrame, label: str) -> np.ndarray:
         s, where, conv, acc = df["timestamp"], "column 'timestamp'", "df['timestamp']", ".dt"
     else:
         s, where, conv, acc = pd.Series(df.index), "the DatetimeIndex", "df.index", ""
-    fix_to = f"{conv} = "
+        if isinstance(df.index.dtype, pd.ArrowDtype):  # no .tz_convert on such an Index
+            where, conv = "the index (pyarrow-backed)", "pd.DatetimeIndex(df.index)"
+    fix_to = f"{conv} = " if "timestamp" in df.columns else "df.index = "
     s = _numpy_backed(s)
     dt = s.dtype
     if isinstance(dt, pd.DatetimeTZDtype):
