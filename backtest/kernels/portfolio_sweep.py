@@ -88,7 +88,7 @@ X_N_ROWS, X_EXPOSED, X_AMBIGUOUS, X_MIN_LIQ, X_N_TRADES, X_QUIET = range(6)
 N_MISC = 6
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _extremes(bars, ext):
     """Per market: mark low/high and last low/high with the open included (the levels
     ``needs_full_step`` compares)."""
@@ -99,7 +99,7 @@ def _extremes(bars, ext):
         ext[j, 3] = max(bars[j, M_OPEN], bars[j, M_HIGH])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
     """No market has a signal at bars t-1 or t or settles funding at t; not the last bar."""
     if not allowed or t == n_bars - 1:
@@ -112,7 +112,7 @@ def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet):
     """Whether ``portfolio_bar`` can have no event for this combination on this bar (see
     the module docstring); a ruined portfolio with nothing open is always quiet."""
@@ -143,7 +143,7 @@ def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet):
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _quiet_bar(t, states, ps, bars):
     """What ``step_bar`` does on a quiet bar that the portfolio's outputs can read: the
     trailing reference (read only when a trailing stop is set), the exposure count and the
@@ -170,7 +170,7 @@ def _quiet_bar(t, states, ps, bars):
             st[S_MIN_LIQ_DISTANCE] = dist
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _finish(states, cross, min_cross, misc, counts):
     misc[X_N_ROWS] = counts[0]
     misc[X_MIN_LIQ] = min_liq_distance(states, cross, min_cross)
@@ -183,7 +183,7 @@ def _finish(states, cross, min_cross, misc, counts):
     misc[X_N_TRADES] = closed
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _quiet_allowed(insts):
     for j in range(insts.shape[0]):
         if insts[j, I_KIND] == KIND_SPOT_MARGIN or insts[j, I_EXPIRY_BAR] >= 0.0:
