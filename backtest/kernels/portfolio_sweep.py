@@ -7,7 +7,7 @@ trades, trade_market, misc)`` runs combinations ``lo..hi-1`` of ``params``
 block per combination) over every bar; ``md``/``insts``/``tiers``/``signals`` as for
 ``simulate_portfolio``. Outputs, per combination ``c``:
 
-    equity        float64[n_bars, n_combos]  column c: the combined equity at each close
+    equity        float64[n_combos, n_bars]  row c: the combined equity at each close
     funding       float64[n_combos, n_markets, k]  funding paid by market j on its i-th
                   funding bar (bars whose ``M_FUNDING_COUNT`` is not 0, in order): the only
                   bars on which ``per_market[j, 3]`` of ``simulate_portfolio`` can be non-zero
@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from backtest.kernels.cross import any_open, cross_shortfall
+from backtest.kernels.cross_quiet import fast_ok, quiet_shortfall, quiet_surplus_moved
 from backtest.kernels.exits import move_trailing_reference
 from backtest.kernels.lanes import guards
 from backtest.kernels.portfolio import (
@@ -81,6 +82,7 @@ from backtest.kernels.records import (
     S_TRAIL_REF,
     TRIGGER_MARK,
 )
+from backtest.kernels.step import RUIN_FRACTION
 from backtest.kernels.views import unowned
 
 # misc columns
@@ -113,7 +115,7 @@ def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet):
+def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet, fast, rows):
     """Whether ``portfolio_bar`` can have no event for this combination on this bar (see
     the module docstring); a ruined portfolio with nothing open is always quiet."""
     ruined = states[0, S_RUINED] != 0.0
@@ -137,10 +139,27 @@ def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet):
                            ext[j, 1], ext[j, 2], ext[j, 3]):
             return False
     if cross and held:
-        surplus, _, _ = cross_shortfall(states, bars, insts, tiers, wallet)
+        if fast:
+            surplus = quiet_shortfall(states, bars, insts, tiers, wallet, rows)
+        else:
+            surplus, _, _ = cross_shortfall(states, bars, insts, tiers, wallet)
         if surplus <= 0.0:
             return False
     return True
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cross, fast,
+                rows):
+    """``portfolio.end_of_bar``, skipping ``cross.cross_distance``'s own first test when
+    ``cross_quiet`` shows that it returns ``min_cross`` unchanged."""
+    if (fast and cross and min_cross < np.inf and any_open(states)
+            and quiet_surplus_moved(states, bars, insts, tiers, wallet, min_cross, rows) > 0.0):
+        if equity <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
+            for j in range(states.shape[0]):
+                states[j, S_RUINED] = 1.0
+        return min_cross
+    return end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cross)
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -198,7 +217,6 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     array C-contiguous and alive until this returns: the kernel reads them through
     unowned views)."""
     n_markets = md.shape[0]
-    n_bars = md.shape[1]
     n = hi - lo
     # Block-local copies and unowned views: shared arrays' reference counts would bounce
     # between threads, and every helper call would count them (views.py).
@@ -211,6 +229,23 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     liq_own = np.zeros(n_markets)
     events_own = np.empty(0)
     event_market_own = np.empty(0, dtype=np.int64)
+    rows_own = np.zeros((n, 2, n_markets), dtype=np.int64)
+    # The owned arrays live in this frame for the whole call: _run_block only makes views
+    # of them without a reference count (an array whose last use was its view would be
+    # freed under the view).
+    _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
+               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
+               events_own, event_market_own, rows_own)
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
+               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
+               events_own, event_market_own, rows_own):
+    """The bar loop of ``portfolio_sweep_block`` over arrays it owns (see there)."""
+    n_markets = md.shape[0]
+    n_bars = md.shape[1]
+    n = hi - lo
     wallets = np.empty(n)
     min_cross = np.full(n, np.inf)
     crosses = np.empty(n, dtype=np.bool_)
@@ -233,6 +268,8 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     trade_market = unowned(trade_market)
     misc = unowned(misc)
     allowed = _quiet_allowed(insts_v)
+    fast = fast_ok(insts_v, tiers_v)
+    rows = unowned(rows_own)
     for c in range(n):
         p = params[lo + c, 0]
         crosses[c] = p[P_MARGIN_MODE] == MODE_CROSS
@@ -250,7 +287,8 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
             ps = params[lo + c]
             cross = crosses[c]
             wallet = wallets[c]
-            if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet):
+            if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet, fast,
+                         rows[c, 0]):
                 _quiet_bar(t, st, ps, bars)
                 misc[lo + c, X_QUIET] += 1.0
             else:
@@ -262,11 +300,11 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
                     if md[j, t, M_FUNDING_COUNT] != 0.0:
                         funding[lo + c, j, fk[j]] = st[j, S_FUNDING_BAR] + liq_funding[j]
             eq = portfolio_equity(st, bars, insts_v, wallet)
-            equity[t, lo + c] = eq
+            equity[lo + c, t] = eq
             if any_open(st):
                 misc[lo + c, X_EXPOSED] += 1.0
-            min_cross[c] = end_of_bar(t, cross, st, bars, insts_v, tiers_v, ps[0], wallet, eq,
-                                      min_cross[c])
+            min_cross[c] = _end_of_bar(t, cross, st, bars, insts_v, tiers_v, ps[0], wallet, eq,
+                                       min_cross[c], fast, rows[c, 1])
         for j in range(n_markets):
             if md[j, t, M_FUNDING_COUNT] != 0.0:
                 fk[j] += 1

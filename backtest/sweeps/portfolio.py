@@ -163,7 +163,7 @@ def kernel_stats(inputs: PortfolioInputs, validated: list[list[dict[str, Any]]],
     funding_bars = [np.flatnonzero(md[j, :, R.M_FUNDING_COUNT] != 0.0)
                     for j in range(n_markets)]
     k = max(1, max(len(f) for f in funding_bars))
-    equity = np.empty((n_bars, n))
+    equity = np.empty((n, n_bars))
     funding = np.zeros((n, n_markets, k))
     trades = np.empty((n, cap * R.N_TRADE_COLS))
     trade_market = np.empty((n, cap), dtype=np.int64)
@@ -180,9 +180,14 @@ def kernel_stats(inputs: PortfolioInputs, validated: list[list[dict[str, Any]]],
         for job in jobs:
             job.result()
     out = np.empty((n, N_STATS))
-    for r, i in enumerate(order):
-        out[i] = _stats_row(inputs, validated[i], equity[:, r], funding[r], trades[r],
+
+    def row(r: int) -> None:
+        i = order[r]
+        out[i] = _stats_row(inputs, validated[i], equity[r], funding[r], trades[r],
                             trade_market[r], misc[r], funding_bars)
+
+    for r in range(n):
+        row(r)
     return out
 
 
@@ -211,7 +216,6 @@ def _stats_row(inputs: PortfolioInputs, prms: list[dict[str, Any]], equity: np.n
     for j, bars in enumerate(funding_bars):
         per_market[j, bars] = funding[j, :len(bars)]
     paid = pd.DataFrame(per_market.T, index=index, columns=inputs.names).to_numpy().sum()
-    equity = np.ascontiguousarray(equity)
     row = compute_stats(equity, frame, prms[0]["initial_capital"], inputs.bar_ns,
                         exposed_bars=int(misc[X_EXPOSED]), n_ambiguous=int(misc[X_AMBIGUOUS]),
                         funding_paid=float(paid), min_liq_distance=float(misc[X_MIN_LIQ]),
