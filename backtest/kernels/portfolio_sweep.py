@@ -115,9 +115,11 @@ def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet, fast, rows):
+def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet, fast, rows,
+              g):
     """Whether ``portfolio_bar`` can have no event for this combination on this bar (see
-    the module docstring); a ruined portfolio with nothing open is always quiet."""
+    the module docstring); a ruined portfolio with nothing open is always quiet. ``g``
+    float64[n_markets, 4]: each market's ``lanes.guards`` (``_set_guards``)."""
     ruined = states[0, S_RUINED] != 0.0
     held = any_open(states)
     if ruined and not held:
@@ -133,8 +135,7 @@ def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet, fas
             continue
         p = ps[j]
         trigger_mark = p[P_STOP_TRIGGER] == TRIGGER_MARK
-        g_mark_lo, g_mark_hi, g_last_lo, g_last_hi = guards(st, trigger_mark)
-        if needs_full_step(side, False, g_mark_lo, g_mark_hi, g_last_lo, g_last_hi,
+        if needs_full_step(side, False, g[j, 0], g[j, 1], g[j, 2], g[j, 3],
                            st[S_TRAIL_REF], p[P_TRAILING], trigger_mark, False, ext[j, 0],
                            ext[j, 1], ext[j, 2], ext[j, 3]):
             return False
@@ -146,6 +147,16 @@ def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet, fas
         if surplus <= 0.0:
             return False
     return True
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _set_guards(states, ps, g):
+    """``lanes.guards`` of every market into ``g``: they change only when a full step
+    changes the state (the quiet path moves only the trailing reference, which the guards
+    do not read)."""
+    for j in range(states.shape[0]):
+        trigger_mark = ps[j, P_STOP_TRIGGER] == TRIGGER_MARK
+        g[j, 0], g[j, 1], g[j, 2], g[j, 3] = guards(states[j], trigger_mark)
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -230,18 +241,19 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     events_own = np.empty(0)
     event_market_own = np.empty(0, dtype=np.int64)
     rows_own = np.zeros((n, 2, n_markets), dtype=np.int64)
+    guards_own = np.empty((n, n_markets, 4))
     # The owned arrays live in this frame for the whole call: _run_block only makes views
     # of them without a reference count (an array whose last use was its view would be
     # freed under the view).
     _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
                trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
-               events_own, event_market_own, rows_own)
+               events_own, event_market_own, rows_own, guards_own)
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
                trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
-               events_own, event_market_own, rows_own):
+               events_own, event_market_own, rows_own, guards_own):
     """The bar loop of ``portfolio_sweep_block`` over arrays it owns (see there)."""
     n_markets = md.shape[0]
     n_bars = md.shape[1]
@@ -270,10 +282,12 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, fundin
     allowed = _quiet_allowed(insts_v)
     fast = fast_ok(insts_v, tiers_v)
     rows = unowned(rows_own)
+    g = unowned(guards_own)
     for c in range(n):
         p = params[lo + c, 0]
         crosses[c] = p[P_MARGIN_MODE] == MODE_CROSS
         init_portfolio(states[c], p, crosses[c])
+        _set_guards(states[c], params[lo + c], g[c])
         wallets[c] = p[P_INITIAL_CAPITAL]
         misc[lo + c, X_EXPOSED] = 0.0
         misc[lo + c, X_QUIET] = 0.0
@@ -288,7 +302,7 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, fundin
             cross = crosses[c]
             wallet = wallets[c]
             if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet, fast,
-                         rows[c, 0]):
+                         rows[c, 0], g[c]):
                 _quiet_bar(t, st, ps, bars)
                 misc[lo + c, X_QUIET] += 1.0
             else:
@@ -296,6 +310,7 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, fundin
                                        signals, wallet, trades[lo + c], trade_market[lo + c],
                                        events, event_market, counts[c], liq_funding)
                 wallets[c] = wallet
+                _set_guards(st, ps, g[c])
                 for j in range(n_markets):
                     if md[j, t, M_FUNDING_COUNT] != 0.0:
                         funding[lo + c, j, fk[j]] = st[j, S_FUNDING_BAR] + liq_funding[j]
