@@ -57,7 +57,7 @@ from backtest.kernels.records import (
 )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _margin_level_reserve(st, inst, price, extra_interest):
     """A spot-margin position's term in the cross account's test: margin level
     (assets / (liabilities + interest)) at or below ``m`` across the account is
@@ -68,7 +68,7 @@ def _margin_level_reserve(st, inst, price, extra_interest):
     return (inst[I_MARGIN_LEVEL] - 1.0) * (owed + st[S_TRADE_INTEREST] + extra_interest)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _maintenance_at(st, bar, inst, tiers, x, extra_interest):
     """Maintenance of one open position with its mark at ``x``: the venue's MM, or for spot
     margin the margin-level reserve."""
@@ -80,7 +80,7 @@ def _maintenance_at(st, bar, inst, tiers, x, extra_interest):
                               tier_column(tiers, int(2)), bar[M_NEXT_FUNDING_RATE])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _adverse_terms(st, bar, inst, tiers):
     """(uPnL at the adverse mark extreme, this bar's funding payment or spot-margin
     interest, maintenance there) of one open position: the terms of the portfolio's
@@ -101,7 +101,7 @@ def _adverse_terms(st, bar, inst, tiers):
     return upnl(settle, side, q, st[S_ENTRY], x, cs), pay, mm
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def cross_shortfall(states, bars, insts, tiers, wallet):
     """Equity minus maintenance with every cross position at its adverse mark extreme and
     this bar's funding paid (> 0: safe)."""
@@ -116,7 +116,7 @@ def cross_shortfall(states, bars, insts, tiers, wallet):
     return equity - maintenance, equity, maintenance
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _surplus_moved(states, bars, insts, tiers, wallet, d):
     """``wallet + Σ uPnL − Σ MM`` with every open position's mark moved adversely by the
     fraction ``d`` beyond its bar extreme (long ``low·(1 − d)``, short ``high·(1 + d)``)."""
@@ -138,7 +138,7 @@ def _surplus_moved(states, bars, insts, tiers, wallet, d):
     return surplus
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def cross_distance(states, bars, insts, tiers, wallet, below):
     """The smallest adverse move ``d`` (fraction, see ``_surplus_moved``) at which the cross
     portfolio reaches its liquidation threshold, if it is below ``below``; else ``below``.
@@ -168,14 +168,14 @@ def cross_distance(states, bars, insts, tiers, wallet, below):
     return hi if hi < below else below
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _value_at_extreme(st, bar, inst):
     """Notional of an open position at its bar's adverse mark extreme."""
     x = bar[M_MARK_LOW] if st[S_SIDE] > 0.0 else bar[M_MARK_HIGH]
     return notional(int(inst[I_SETTLEMENT]), st[S_SIZE], x, inst[I_CONTRACT_SIZE])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance, trades,
                    trade_market, n_trades, funding_paid):
     """Close every cross position at its adverse mark extreme (see the module docstring).
@@ -236,7 +236,7 @@ def liquidate_all(t, states, bars, insts, tiers, p, wallet, equity, maintenance,
     return wallet, n_trades
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def any_open(states):
     for j in range(states.shape[0]):
         if states[j, S_SIDE] != 0.0:

@@ -85,7 +85,7 @@ from backtest.kernels.records import (
 )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def entry_size(p, price, fee_rate, wallet, inst):
     """Size (base units or contracts) for an entry at ``price`` with ``wallet`` free funds
     (account currency), by ``size_type`` (docs/semantics.md "Sizing"), rounded down to the
@@ -111,7 +111,7 @@ def entry_size(p, price, fee_rate, wallet, inst):
     return q
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, events):
     """Size and open a position at ``price`` (slippage applied here for market orders).
 
@@ -165,7 +165,7 @@ def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, even
     update_liquidation(st, p, t, bar, inst, tiers)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def enter(st, p, t, side, price, hours, bar, inst, tiers, trades, events):
     """An entry signal for ``side`` executing at ``price``: open, reverse or ignore."""
     if st[S_SIDE] == side:
@@ -176,7 +176,7 @@ def enter(st, p, t, side, price, hours, bar, inst, tiers, trades, events):
     open_position(st, p, t, side, price, bool(False), hours, bar, inst, tiers, events)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def process_signals(st, p, t, ts, code, price, signal_close, bar, inst, tiers, trades, events):
     """Execute the signals of bar ``ts`` (bitmask ``code``, ``SIG_*``) at ``price`` in bar
     ``t``: exits, then entries. ``signal_close`` is the signal bar's close (limit prices)."""
@@ -204,7 +204,7 @@ def process_signals(st, p, t, ts, code, price, signal_close, bar, inst, tiers, t
     enter(st, p, t, side, price, hours, bar, inst, tiers, trades, events)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def check_entry_limit(st, p, t, bar, inst, tiers, trades, events):
     """A resting entry limit fills at the open or when the bar's range reaches it."""
     side = st[S_PENDING_SIDE]

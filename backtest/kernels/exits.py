@@ -67,7 +67,7 @@ from backtest.kernels.records import (
 STOP_TIE = 1e-12
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def liquidate(st, p, t, mark_open, at_open, inst, trades):
     """Liquidation fill (docs/semantics.md, "Liquidation fills")."""
     side = st[S_SIDE]
@@ -100,7 +100,7 @@ def liquidate(st, p, t, mark_open, at_open, inst, trades):
     close_position(st, p, t, price, gross, fee, int(R_LIQUIDATION), trades)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def effective_stop(st, p):
     """(level, reason) of the tighter of stop-loss and trailing stop; level NaN when none."""
     side = st[S_SIDE]
@@ -115,7 +115,7 @@ def effective_stop(st, p):
     return level, reason
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def fill_stop(st, p, t, level, reason, gap_open, at_open, inst, trades, events):
     """The stop at ``level`` triggered: market fill, or stop-limit fill or resting order."""
     side = st[S_SIDE]
@@ -136,7 +136,7 @@ def fill_stop(st, p, t, level, reason, gap_open, at_open, inst, trades, events):
     close_at_market(st, p, t, price, p[P_TAKER_FEE], bool(True), reason, inst, trades)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def check_open(st, p, t, bar, inst, trades, events):
     """Step 2: liquidation gap, stop gap, resting stop-limit, take-profit gap at the open."""
     side = st[S_SIDE]
@@ -161,7 +161,7 @@ def check_open(st, p, t, bar, inst, trades, events):
                         inst, trades)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def adverse_leg(st, p, t, bar, inst, trades, events):
     """Step 4: stop vs liquidation on the adverse extremes; returns True if it closed."""
     side = st[S_SIDE]
@@ -192,7 +192,7 @@ def adverse_leg(st, p, t, bar, inst, trades, events):
     return False
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def favourable_leg(st, p, t, bar, inst, trades):
     """Step 5: resting stop-limit and take-profit on the favourable extreme, then trailing."""
     side = st[S_SIDE]
@@ -209,7 +209,7 @@ def favourable_leg(st, p, t, bar, inst, trades):
     return False
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def move_trailing_reference(st, p, t, bar):
     """The trailing reference follows the trigger series' favourable extreme."""
     side = st[S_SIDE]
@@ -223,7 +223,7 @@ def move_trailing_reference(st, p, t, bar):
         st[S_TRAIL_REF] = best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def count_ambiguous(st, p, t, bar, events):
     """Both a loss-side and a profit-side exit were reachable in this bar."""
     side = st[S_SIDE]
@@ -243,7 +243,7 @@ def count_ambiguous(st, p, t, bar, events):
         record_event(st, events, t, int(EV_AMBIGUOUS_BAR), side)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def run_legs(st, p, t, bar, inst, trades, events):
     """Steps 4-5 in the order the path model gives."""
     count_ambiguous(st, p, t, bar, events)

@@ -32,7 +32,7 @@ from backtest.kernels.records import (
 )
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def settle_funding(st, p, t, bar, inst, tiers):
     """SPEC §6: pay ``side * notional(mark_open) * rate`` at the open; move the liq price."""
     settle = int(inst[I_SETTLEMENT])
@@ -47,7 +47,7 @@ def settle_funding(st, p, t, bar, inst, tiers):
     update_liquidation(st, p, t, bar, inst, tiers)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def charge_interest(st, p, price, rate_hours):
     """Spot-margin interest for ``rate_hours`` (rate x hours) on the borrowed amount.
 

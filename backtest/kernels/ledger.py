@@ -84,14 +84,14 @@ from backtest.kernels.records import (
 RUIN_FRACTION = 1e-9
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def tier_column(tiers, k):
     """Column ``k`` (0 floor, 1 mmr, 2 cum, 3 max leverage) of the flat tier table."""
     rows = tiers.shape[0] // 4
     return tiers[k * rows:(k + 1) * rows]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def record_event(st, events, t, kind, value):
     """Count an event and write its row when the event matrix has room."""
     st[S_EVENT_COUNT0 + kind] += 1.0
@@ -104,7 +104,7 @@ def record_event(st, events, t, kind, value):
         st[S_N_EVENT_ROWS] = row + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def update_liquidation(st, p, t, bar, inst, tiers):
     """Recompute the liquidation and bankruptcy prices from the margin now behind the position."""
     side = st[S_SIDE]
@@ -134,7 +134,7 @@ def update_liquidation(st, p, t, bar, inst, tiers):
                                   bar[M_NEXT_FUNDING_RATE], 0.0, 0.0, inst[I_TICK])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def close_position(st, p, t, exit_price, gross, exit_fee, reason, trades):
     """Realise ``gross`` and ``exit_fee`` into the wallet, write the trade row, go flat."""
     st[S_WALLET] += gross - exit_fee
@@ -179,7 +179,7 @@ def close_position(st, p, t, exit_price, gross, exit_fee, reason, trades):
     st[S_BANKRUPT] = np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def close_at_market(st, p, t, price, fee_rate, slipped, reason, inst, trades):
     """Close at ``price`` (moved against the trader by slippage when ``slipped``)."""
     side = st[S_SIDE]

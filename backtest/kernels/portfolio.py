@@ -72,7 +72,7 @@ from backtest.kernels.step import RUIN_FRACTION, init_state, step_bar
 N_MARKET_SERIES = 4
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def init_portfolio(states, p, cross):
     """Every market flat on the initial capital; ``S_SHARED_CROSS`` set in cross mode."""
     for j in range(states.shape[0]):
@@ -80,7 +80,7 @@ def init_portfolio(states, p, cross):
         states[j, S_SHARED_CROSS] = 1.0 if cross else 0.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def load_bars(bars, md, t):
     """Bar ``t`` of every market (``md`` float64[n_markets, n_bars, N_MARKET]) into
     ``bars`` float64[n_markets, N_BAR], as ``step.load_bar`` does for one market."""
@@ -90,7 +90,7 @@ def load_bars(bars, md, t):
         bars[j, M_PREV_CLOSE] = md[j, t - 1, M_CLOSE] if t > 0 else np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def portfolio_equity(states, bars, insts, wallet):
     """Wallet plus every open position's uPnL at its mark close, in market order."""
     equity = wallet
@@ -103,7 +103,7 @@ def portfolio_equity(states, bars, insts, wallet):
     return equity
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def portfolio_bar(t, is_last, cross, states, ps, bars, insts, tiers, signals, wallet, trades,
                   trade_market, events, event_market, counts, liq_funding):
     """One bar of one portfolio: the cross test, then every market's ``step_bar`` on the
@@ -156,7 +156,7 @@ def portfolio_bar(t, is_last, cross, states, ps, bars, insts, tiers, signals, wa
     return wallet
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cross):
     """After the markets stepped: the running cross distance and the combined ruin test.
     Returns the new ``min_cross``."""
@@ -168,7 +168,7 @@ def end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cros
     return min_cross
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def min_liq_distance(states, cross, min_cross):
     """The portfolio's ``min_liq_distance`` (docs/semantics.md "Portfolios"): NaN if never
     in a position; cross: the running cross distance; isolated: the markets' minimum."""
@@ -181,7 +181,7 @@ def min_liq_distance(states, cross, min_cross):
     return (min_cross if cross else min_isolated) if exposed else np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _grow_index(rows, used):
     bigger = np.empty(rows.shape[0] * 2, dtype=np.int64)
     for i in range(used):   # a loop, not a slice copy: see simulate.grow_buffer

@@ -7,7 +7,7 @@ trades, trade_market, misc)`` runs combinations ``lo..hi-1`` of ``params``
 block per combination) over every bar; ``md``/``insts``/``tiers``/``signals`` as for
 ``simulate_portfolio``. Outputs, per combination ``c``:
 
-    equity        float64[n_bars, n_combos]  column c: the combined equity at each close
+    equity        float64[n_combos, n_bars]  row c: the combined equity at each close
     funding       float64[n_combos, n_markets, k]  funding paid by market j on its i-th
                   funding bar (bars whose ``M_FUNDING_COUNT`` is not 0, in order): the only
                   bars on which ``per_market[j, 3]`` of ``simulate_portfolio`` can be non-zero
@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from backtest.kernels.cross import any_open, cross_shortfall
+from backtest.kernels.cross_quiet import fast_ok, quiet_shortfall, quiet_surplus_moved
 from backtest.kernels.exits import move_trailing_reference
 from backtest.kernels.lanes import guards
 from backtest.kernels.portfolio import (
@@ -81,6 +82,7 @@ from backtest.kernels.records import (
     S_TRAIL_REF,
     TRIGGER_MARK,
 )
+from backtest.kernels.step import RUIN_FRACTION
 from backtest.kernels.views import unowned
 
 # misc columns
@@ -88,7 +90,7 @@ X_N_ROWS, X_EXPOSED, X_AMBIGUOUS, X_MIN_LIQ, X_N_TRADES, X_QUIET = range(6)
 N_MISC = 6
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _extremes(bars, ext):
     """Per market: mark low/high and last low/high with the open included (the levels
     ``needs_full_step`` compares)."""
@@ -99,7 +101,7 @@ def _extremes(bars, ext):
         ext[j, 3] = max(bars[j, M_OPEN], bars[j, M_HIGH])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
     """No market has a signal at bars t-1 or t or settles funding at t; not the last bar."""
     if not allowed or t == n_bars - 1:
@@ -112,10 +114,12 @@ def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
     return True
 
 
-@njit(cache=True, nogil=True)
-def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet):
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet, fast, rows,
+              g):
     """Whether ``portfolio_bar`` can have no event for this combination on this bar (see
-    the module docstring); a ruined portfolio with nothing open is always quiet."""
+    the module docstring); a ruined portfolio with nothing open is always quiet. ``g``
+    float64[n_markets, 4]: each market's ``lanes.guards`` (``_set_guards``)."""
     ruined = states[0, S_RUINED] != 0.0
     held = any_open(states)
     if ruined and not held:
@@ -131,19 +135,45 @@ def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet):
             continue
         p = ps[j]
         trigger_mark = p[P_STOP_TRIGGER] == TRIGGER_MARK
-        g_mark_lo, g_mark_hi, g_last_lo, g_last_hi = guards(st, trigger_mark)
-        if needs_full_step(side, False, g_mark_lo, g_mark_hi, g_last_lo, g_last_hi,
+        if needs_full_step(side, False, g[j, 0], g[j, 1], g[j, 2], g[j, 3],
                            st[S_TRAIL_REF], p[P_TRAILING], trigger_mark, False, ext[j, 0],
                            ext[j, 1], ext[j, 2], ext[j, 3]):
             return False
     if cross and held:
-        surplus, _, _ = cross_shortfall(states, bars, insts, tiers, wallet)
+        if fast:
+            surplus = quiet_shortfall(states, bars, insts, tiers, wallet, rows)
+        else:
+            surplus, _, _ = cross_shortfall(states, bars, insts, tiers, wallet)
         if surplus <= 0.0:
             return False
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _set_guards(states, ps, g):
+    """``lanes.guards`` of every market into ``g``: they change only when a full step
+    changes the state (the quiet path moves only the trailing reference, which the guards
+    do not read)."""
+    for j in range(states.shape[0]):
+        trigger_mark = ps[j, P_STOP_TRIGGER] == TRIGGER_MARK
+        g[j, 0], g[j, 1], g[j, 2], g[j, 3] = guards(states[j], trigger_mark)
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cross, fast,
+                rows):
+    """``portfolio.end_of_bar``, skipping ``cross.cross_distance``'s own first test when
+    ``cross_quiet`` shows that it returns ``min_cross`` unchanged."""
+    if (fast and cross and min_cross < np.inf and any_open(states)
+            and quiet_surplus_moved(states, bars, insts, tiers, wallet, min_cross, rows) > 0.0):
+        if equity <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
+            for j in range(states.shape[0]):
+                states[j, S_RUINED] = 1.0
+        return min_cross
+    return end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cross)
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _quiet_bar(t, states, ps, bars):
     """What ``step_bar`` does on a quiet bar that the portfolio's outputs can read: the
     trailing reference (read only when a trailing stop is set), the exposure count and the
@@ -170,7 +200,7 @@ def _quiet_bar(t, states, ps, bars):
             st[S_MIN_LIQ_DISTANCE] = dist
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _finish(states, cross, min_cross, misc, counts):
     misc[X_N_ROWS] = counts[0]
     misc[X_MIN_LIQ] = min_liq_distance(states, cross, min_cross)
@@ -183,7 +213,7 @@ def _finish(states, cross, min_cross, misc, counts):
     misc[X_N_TRADES] = closed
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _quiet_allowed(insts):
     for j in range(insts.shape[0]):
         if insts[j, I_KIND] == KIND_SPOT_MARGIN or insts[j, I_EXPIRY_BAR] >= 0.0:
@@ -198,7 +228,6 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     array C-contiguous and alive until this returns: the kernel reads them through
     unowned views)."""
     n_markets = md.shape[0]
-    n_bars = md.shape[1]
     n = hi - lo
     # Block-local copies and unowned views: shared arrays' reference counts would bounce
     # between threads, and every helper call would count them (views.py).
@@ -211,6 +240,24 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     liq_own = np.zeros(n_markets)
     events_own = np.empty(0)
     event_market_own = np.empty(0, dtype=np.int64)
+    rows_own = np.zeros((n, 2, n_markets), dtype=np.int64)
+    guards_own = np.empty((n, n_markets, 4))
+    # The owned arrays live in this frame for the whole call: _run_block only makes views
+    # of them without a reference count (an array whose last use was its view would be
+    # freed under the view).
+    _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
+               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
+               events_own, event_market_own, rows_own, guards_own)
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
+               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
+               events_own, event_market_own, rows_own, guards_own):
+    """The bar loop of ``portfolio_sweep_block`` over arrays it owns (see there)."""
+    n_markets = md.shape[0]
+    n_bars = md.shape[1]
+    n = hi - lo
     wallets = np.empty(n)
     min_cross = np.full(n, np.inf)
     crosses = np.empty(n, dtype=np.bool_)
@@ -233,10 +280,14 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     trade_market = unowned(trade_market)
     misc = unowned(misc)
     allowed = _quiet_allowed(insts_v)
+    fast = fast_ok(insts_v, tiers_v)
+    rows = unowned(rows_own)
+    g = unowned(guards_own)
     for c in range(n):
         p = params[lo + c, 0]
         crosses[c] = p[P_MARGIN_MODE] == MODE_CROSS
         init_portfolio(states[c], p, crosses[c])
+        _set_guards(states[c], params[lo + c], g[c])
         wallets[c] = p[P_INITIAL_CAPITAL]
         misc[lo + c, X_EXPOSED] = 0.0
         misc[lo + c, X_QUIET] = 0.0
@@ -250,7 +301,8 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
             ps = params[lo + c]
             cross = crosses[c]
             wallet = wallets[c]
-            if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet):
+            if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet, fast,
+                         rows[c, 0], g[c]):
                 _quiet_bar(t, st, ps, bars)
                 misc[lo + c, X_QUIET] += 1.0
             else:
@@ -258,15 +310,16 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
                                        signals, wallet, trades[lo + c], trade_market[lo + c],
                                        events, event_market, counts[c], liq_funding)
                 wallets[c] = wallet
+                _set_guards(st, ps, g[c])
                 for j in range(n_markets):
                     if md[j, t, M_FUNDING_COUNT] != 0.0:
                         funding[lo + c, j, fk[j]] = st[j, S_FUNDING_BAR] + liq_funding[j]
             eq = portfolio_equity(st, bars, insts_v, wallet)
-            equity[t, lo + c] = eq
+            equity[lo + c, t] = eq
             if any_open(st):
                 misc[lo + c, X_EXPOSED] += 1.0
-            min_cross[c] = end_of_bar(t, cross, st, bars, insts_v, tiers_v, ps[0], wallet, eq,
-                                      min_cross[c])
+            min_cross[c] = _end_of_bar(t, cross, st, bars, insts_v, tiers_v, ps[0], wallet, eq,
+                                       min_cross[c], fast, rows[c, 1])
         for j in range(n_markets):
             if md[j, t, M_FUNDING_COUNT] != 0.0:
                 fk[j] += 1

@@ -34,6 +34,13 @@ bare constant as a literal and compiles a separate copy of the callee for every 
 literal it is called with (``close_position`` was compiled 14 times, ``record_event`` 22),
 which was most of the cold-start compile time. The wrapped value is a plain int64/bool.
 
+Helpers that only kernels call (``ledger``, ``funding``, ``entries``, ``exits``, ``cross``,
+the portfolio and portfolio-sweep helpers) are compiled with ``no_cpython_wrapper=True,
+no_cfunc_wrapper=True``: no Python entry point to generate per function, ~1 s less of a
+cold ``run()`` compile (10.1-10.3 s vs 11.2-11.3 s CPU, benchmarks/README.md). They cannot
+be called from Python (the kernels that can: ``simulate``, ``sweep_block``,
+``simulate_portfolio``, ``portfolio_sweep_block``, ``contracts``, ``lanes``, ``step_bar``).
+
 No Python objects, no exceptions, no prints. Imports numpy, numba and kernels only.
 """
 
@@ -115,7 +122,7 @@ def load_bar(bar, md, t):
     bar[M_PREV_CLOSE] = md[t - 1, M_CLOSE] if t > 0 else np.nan
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def idle_bar(st, p, t, signal_bar, is_last, sig_prev, sig_now, bar, inst, events, kind):
     """A bar on which nothing can trade (ruined and flat, or a future past its expiry): the
     signals that would have executed are counted as ``kind`` on their signal bar, the last

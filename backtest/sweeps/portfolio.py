@@ -1,11 +1,13 @@
 """``sweep({"BTC": m1, "ETH": m2}, ...)``: the grid of SPEC §9 over a portfolio.
 
-The market, instrument and signal arrays are built once (``portfolio.PortfolioInputs``);
-each combination is one call of the portfolio kernel and its stats come from the same
-``PortfolioResult`` code as ``run()``'s, so they are equal exactly. Combinations run on a
-thread pool of Numba's thread count (the kernel releases the GIL), or in chunks as Dask
-tasks (``executor=``; the inputs are scattered once per worker). Memory is one
-combination's series per thread, never bars × combinations.
+The market, instrument and signal arrays are built once (``portfolio.PortfolioInputs``).
+Locally, ``kernels/portfolio_sweep.py`` runs the combinations bars outer, combinations
+inner (one block per thread, the kernel releases the GIL) on the one portfolio bar of
+``run()``, and each row's stats come from ``run()``'s own ``compute_stats`` on the kernel's
+equity curve, trades and funding, so they are equal exactly. Memory: the equity curves of
+at most ``_EQUITY_BYTES`` worth of combinations at a time. With a Dask executor
+(``executor=``; the inputs are scattered once per worker) each combination is one
+``simulate_portfolio`` call in a chunk task (``combination_stats``).
 
 Owns no simulation logic; must not import matplotlib.
 """
@@ -52,8 +54,9 @@ from backtest.sweeps.result import SweepResult
 from backtest.sweeps.store import open_store, todo_ranges
 
 # Seconds per bar × market × combination on one core (benchmarks/bench_sweep.py
-# --portfolio), to decide whether a progress bar is worth showing.
-_EST_SECONDS_PER_BAR = 1e-7
+# --portfolio), to decide whether a progress bar is worth showing (bench_portfolio.py:
+# ~3.5e-8 wall on 2 loaded vCPUs with the combinations-inner kernel).
+_EST_SECONDS_PER_BAR = 5e-8
 _MAX_WARNINGS_SHOWN = 3
 # Combinations per thread between two saves to a store= directory.
 _STORE_CHUNK = 8
@@ -163,7 +166,7 @@ def kernel_stats(inputs: PortfolioInputs, validated: list[list[dict[str, Any]]],
     funding_bars = [np.flatnonzero(md[j, :, R.M_FUNDING_COUNT] != 0.0)
                     for j in range(n_markets)]
     k = max(1, max(len(f) for f in funding_bars))
-    equity = np.empty((n_bars, n))
+    equity = np.empty((n, n_bars))
     funding = np.zeros((n, n_markets, k))
     trades = np.empty((n, cap * R.N_TRADE_COLS))
     trade_market = np.empty((n, cap), dtype=np.int64)
@@ -180,9 +183,14 @@ def kernel_stats(inputs: PortfolioInputs, validated: list[list[dict[str, Any]]],
         for job in jobs:
             job.result()
     out = np.empty((n, N_STATS))
-    for r, i in enumerate(order):
-        out[i] = _stats_row(inputs, validated[i], equity[:, r], funding[r], trades[r],
+
+    def row(r: int) -> None:
+        i = order[r]
+        out[i] = _stats_row(inputs, validated[i], equity[r], funding[r], trades[r],
                             trade_market[r], misc[r], funding_bars)
+
+    for r in range(n):
+        row(r)
     return out
 
 
@@ -211,7 +219,6 @@ def _stats_row(inputs: PortfolioInputs, prms: list[dict[str, Any]], equity: np.n
     for j, bars in enumerate(funding_bars):
         per_market[j, bars] = funding[j, :len(bars)]
     paid = pd.DataFrame(per_market.T, index=index, columns=inputs.names).to_numpy().sum()
-    equity = np.ascontiguousarray(equity)
     row = compute_stats(equity, frame, prms[0]["initial_capital"], inputs.bar_ns,
                         exposed_bars=int(misc[X_EXPOSED]), n_ambiguous=int(misc[X_AMBIGUOUS]),
                         funding_paid=float(paid), min_liq_distance=float(misc[X_MIN_LIQ]),
