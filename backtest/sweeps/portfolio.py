@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from backtest.checks import user_stacklevel
-from backtest.data.fingerprint import fingerprint
+from backtest.data.fingerprint import fingerprint_parts
 from backtest.kernels import records as R
 from backtest.kernels.portfolio_sweep import (
     N_MISC,
@@ -49,7 +49,13 @@ from backtest.sweeps.executor import (
     progress_bar,
     sweep_identity,
 )
-from backtest.sweeps.grid import MARKET_PARAMS, chunk_size_for, expand
+from backtest.sweeps.grid import (
+    MARKET_PARAMS,
+    check_memory,
+    chunk_size_for,
+    expand,
+    grid_size,
+)
 from backtest.sweeps.result import SweepResult
 from backtest.sweeps.store import open_store, todo_ranges
 
@@ -74,8 +80,11 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     keyed by market name, as for ``run()``. Returns a ``SweepResult`` whose ``market`` is
     the dict of markets and whose ``run(i)`` re-runs the portfolio.
     """
+    max_memory = grid.pop("max_memory", None)
     client = dask_client(executor)
     _refuse_signal_sets(signals)
+    n_grid, n_names = grid_size(grid)
+    check_memory(n_grid, n_names, N_STATS, max_memory)
     names, values, codes = expand(grid)
     fixed = [k for k in MARKET_PARAMS if k in values]
     if fixed:
@@ -89,8 +98,21 @@ def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, An
     stats = np.empty((len(combos), N_STATS))
     levels = [(n, list(values[n])) for n in names]
     signal_dict = dict(zip(SIGNAL_NAMES, signals, strict=True))
-    saved = open_store(store, lambda: fingerprint(dict(markets), sweep_identity(scalars, levels),
-                                                  signal_dict), len(combos), STAT_NAMES)
+    saved = open_store(store, lambda: fingerprint_parts(
+        dict(markets), sweep_identity(scalars, levels), signal_dict), len(combos), STAT_NAMES)
+    try:
+        return _execute(markets, inputs, combos, validated, stats, levels, codes, scalars,
+                        signal_dict, client, saved, chunk_size, progress)
+    finally:
+        if saved is not None:
+            saved.close()   # an interrupted sweep must not keep the store locked
+
+
+def _execute(markets: Mapping[str, Any], inputs: PortfolioInputs, combos: list,
+             validated: list, stats: np.ndarray, levels: list, codes: np.ndarray,
+             scalars: dict[str, Any], signal_dict: dict[str, Any], client: Any, saved: Any,
+             chunk_size: Any, progress: bool) -> SweepResult:
+    """Run the combinations not yet in the store (locally or on Dask); the labelled result."""
     done = np.zeros(len(combos), dtype=bool) if saved is None else saved.read_into(stats)
     threads = (numba.get_num_threads() if client is None
                else max(1, sum(client.nthreads().values())))
