@@ -180,7 +180,7 @@ def test_plot_sweep_picks_heatmap_leverage_curve_or_bars(grid, sweep_market, ent
     fig = plotting.plot_sweep(grid, ["total_return", "sharpe"])
     assert isinstance(fig, Figure)
     heat = [ax for ax in fig.axes if ax.images]
-    assert len(heat) == 2 and heat[0].get_xlabel() == "leverage"
+    assert len(heat) == 2 and heat[0].get_xlabel() == "leverage (×)"
     assert heat[0].images[0].get_array().shape == (2, 3)  # stop_loss rows x leverage columns
 
     lev = bt.sweep(sweep_market, entries=entries, leverage=[1, 2, 5], progress=False)
