@@ -150,7 +150,11 @@ def test_leverage_sweep_shows_what_the_best_row_hides(monkeypatch):
     assert by_sharpe.index[0] != by_return.index[0]
     lev = list(by_sharpe.index.names).index("leverage")
     assert by_sharpe.index[0][lev] < by_return.index[0][lev]    # "a far lower leverage"
-    assert ns["n_liquidated"] > 0
+    assert (ns["n_liquidated"], ns["n_ruined"]) == (7, 1)          # the answer's numbers
+    assert round(by_return["total_return"].iloc[0], 2) == 0.25
+    assert round(by_return["max_drawdown"].iloc[0], 2) == 0.42
+    lev = ns["s"].stats.index.get_level_values("leverage")
+    assert (ns["s"].stats["total_return"][lev >= 10] < -0.8).all()   # "from 10x up"
     assert ns["best_run"].stats["total_return"] == pytest.approx(
         by_return["total_return"].iloc[0])
     assert figures(ns) == 3
