@@ -216,7 +216,7 @@ def test_portfolio_report_is_complete_and_atomic(isolated, tmp_path: Path) -> No
     assert os.listdir(path.parent) == ["portfolio.html"]  # no temporary file left
     raw = path.read_text(encoding="utf-8")
     assert raw.startswith("<!DOCTYPE html>") and raw.rstrip().endswith("</html>")
-    assert raw.count("data:image/png;base64,") == 1 and "<script" not in raw
+    assert raw.count("data:image/png;base64,") == 2 and "<script" not in raw  # + analysis
     text = _text(path)
     for key in STAT_NAMES:
         assert f">{key}<" in text
