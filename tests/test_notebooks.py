@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 # Figures each notebook shows (display_data / execute_result with image/png).
-MIN_IMAGES = {"01_quickstart": 1, "02_leverage_sweep": 3, "03_mark_vs_last": 1,
+MIN_IMAGES = {"01_quickstart": 2, "02_leverage_sweep": 3, "03_mark_vs_last": 1,
               "04_cross_vs_isolated": 4, "05_perpetual_future_spot": 1}
 
 
@@ -140,7 +140,9 @@ def test_quickstart_answers_its_question(monkeypatch):
     assert r.params["leverage"] == 3 and r.params["size"] == 0.1
     assert r.stats["n_liquidations"] == 0 and r.stats["n_stops"] > 0
     assert ns["report_path"].stat().st_size > 10_000
-    assert figures(ns) == 1
+    assert figures(ns) == 2                      # the run, the analysis
+    assert ns["r"].drawdown_periods(1)["depth"].iloc[0] == pytest.approx(
+        ns["max_drawdown"])                      # the deepest period is the max drawdown
 
 
 def test_leverage_sweep_shows_what_the_best_row_hides(monkeypatch):
