@@ -15,6 +15,7 @@ from backtest.instruments.presets import get_instrument, list_instruments
 from backtest.results.portfolio import PortfolioResult
 from backtest.results.roll import RollResult
 from backtest.results.single import Result
+from backtest.simulation import signals
 from backtest.simulation.rolls import Roll, roll
 from backtest.simulation.run import run
 from backtest.sweeps.api import sweep
@@ -24,4 +25,4 @@ from backtest.version import __version__
 __all__ = ["DataError", "Instrument", "Market", "PortfolioResult", "Result", "Roll",
            "RollResult", "SweepResult", "__version__", "calc", "get_instrument",
            "list_instruments", "list_samples", "load_market", "roll", "run", "sample_market",
-           "sample_path", "sweep"]
+           "sample_path", "signals", "sweep"]

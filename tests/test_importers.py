@@ -413,7 +413,7 @@ def test_bad_format_option_and_file_exit_2(tmp_path, capsys):
                        "--out", out)
     assert code == 2 and "--interval (interval=) does not apply" in err
     code, _, err = cli(capsys, "data", "import", "binance-klines", tmp_path, "--out", out)
-    assert code == 2 and "a folder, not a file" in err
+    assert code == 2 and "is a directory, not a regular file" in err
     code, _, err = cli(capsys, "data", "import", "binance-klines", src, "--out", src)
     assert code == 2 and "is also a source file" in err
     code, _, err = cli(capsys, "data", "import", "csv", src, "--unit", "minutes", "--out", out)

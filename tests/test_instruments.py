@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.instruments.instrument import Instrument, TierTable
+from backtest.instruments.instrument import Instrument
 from backtest.instruments.presets import get_instrument, list_instruments
+from backtest.instruments.tiers import TierTable
 from backtest.kernels import contracts as k
 
 VENUE_PRESETS = ["bitmex:XBTUSD", "bitmex:ETHUSD", "binance:BTCUSDT", "binance:BTCUSD_PERP",

@@ -21,7 +21,9 @@ from conftest import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backtest.data.market import Market, align_funding, check_files, load_market
+from backtest.data.check import check_files
+from backtest.data.funding import align_funding
+from backtest.data.market import Market, load_market
 from backtest.errors import DataError
 
 # The mark := last warning is asserted once (test_dataframe_loads_...); elsewhere it is noise.

@@ -449,3 +449,23 @@ def test_no_signals_stay_flat_and_a_sweep_says_a_roll_is_not_a_market():
     assert r.stats["exposure"] == 0.0
     with pytest.raises(AttributeError, match="a Roll is not a Market"):
         bt.sweep(rl, entries=signal(rl.n_bars, 0), leverage=[1, 2])
+
+
+# --- presentation through the shared result base ------------------------------------------
+
+def test_roll_result_plots_and_reports_through_the_result_base(tmp_path):
+    rl = two_legs()
+    r = bt.run(rl, entries=signal(rl.n_bars, 0), leverage=2.0, size=0.5, fees=F)
+    fig = r.plot()
+    price_ax, equity_ax = fig.axes[:2]
+    # the roll bar is marked, and the equity panel draws the account's equity in its currency
+    assert any(line.get_linestyle() == "--" for line in price_ax.get_lines())
+    np.testing.assert_allclose(equity_ax.get_lines()[0].get_ydata(), r.equity.to_numpy())
+    assert r.account_currency in equity_ax.get_ylabel()
+    path = tmp_path / "roll.html"
+    assert r.report(path) is r
+    text = path.read_text()
+    assert "P&amp;L by leg" in text and "data:image/png;base64," in text
+    for leg in ("A", "B"):
+        assert f">{leg}<" in text
+    assert "final_equity" in text and "expiry" in text  # the stats table and the roll's exit

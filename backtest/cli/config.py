@@ -1,305 +1,27 @@
-"""TOML run configurations for ``backtest run`` and ``backtest sweep`` (SPEC §10, §11).
+"""Running a TOML configuration: market, signals and parameters into ``run``/``sweep``.
 
-Owns the schema (``examples/ma_cross.toml`` shows every section; paths are relative to the
-config file's folder; every key is checked, unknown ones get a close-match suggestion):
-
-- ``[market]`` -> ``bt.load_market``: ``bars`` (required), ``mark``, ``index``, ``funding``
-  (a file, or ``0`` for explicitly none), ``instrument`` (a preset name, default
-  ``"binance:BTCUSDT"``, or a table of ``Instrument.simple`` fields), ``start``/``end``
-  (``"2024-01-01"`` or a TOML date; keeps ``start <= t < end``, UTC), ``gaps``
-  (``"error"``/``"warn"``).
-- ``[signals]``: ``rule = "ma_cross"`` (``fast = 24``, ``slow = 168`` bars), ``"breakout"``
-  (``window = 20``, the channel of the bars' highs/lows) or ``"buy_and_hold"``, with ``side``
-  ``"long"`` (entries/exits), ``"short"`` or ``"both"`` (long and short entries: a cross
-  reverses); or ``file = "signals.parquet"`` (or .csv): a UTC ``timestamp`` column and
-  boolean columns among entries, exits, short_entries, short_exits, one row per bar (rows
-  outside ``start``/``end`` are ignored).
-- ``[params]`` (optional): any ``run()`` parameter (``params.RUN_DEFAULTS``).
-
-TOML has no null: the parameters whose default is ``None`` (``stop_loss``, ``take_profit``,
-``trailing_stop``, ``fees``, ``borrow_rate``, ``settlement_price``) take the string
-``"none"``. In a sweep every list is swept: ``leverage = [1, 5, 10]``,
-``stop_loss = ["none", 0.02]``; lists of signal options (``fast = [12, 24]``) become named
-signal sets (``"fast=12"``). ``backtest run`` refuses lists.
-
-Errors are :class:`ConfigError` (a ``ValueError``; data problems stay ``DataError``) naming
-the file, the ``[section].key``, what was expected and the fix. Imports the market, params,
-signals and engine modules; nothing here writes files (that is ``cli.py``).
+The schema and its checks live in :mod:`backtest.cli.schema` (re-exported here:
+``read_config``, ``Config``, ``ConfigError``). Errors name the config file; data problems
+stay ``DataError``. Imports the market, params, signals, run and sweep modules; nothing here
+writes files (that is ``backtest.cli.main``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import difflib
-import inspect
 import itertools
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from backtest.cli.schema import Config, ConfigError, _hint, _Where, read_config
 from backtest.errors import DataError
-from backtest.simulation.params import CHOICES, RUN_DEFAULTS, SIGNAL_NAMES, validate_params
+from backtest.simulation.params import SIGNAL_NAMES, validate_params
 
 __all__ = ["Config", "ConfigError", "config_signals", "load_config_market", "read_config",
            "run_config", "sweep_config"]
 
-SECTIONS = ("market", "signals", "params")
-MARKET_KEYS = ("bars", "mark", "index", "funding", "instrument", "start", "end", "gaps")
-RULES: dict[str, tuple[str, ...]] = {"ma_cross": ("fast", "slow", "side"),
-                                     "breakout": ("window", "side"),
-                                     "buy_and_hold": ("side",)}
-SIGNAL_DEFAULTS: dict[str, Any] = {"fast": 24, "slow": 168, "window": 20, "side": "long"}
-SIDES = ("long", "short", "both")
-NONE_KEYS = tuple(k for k, v in RUN_DEFAULTS.items() if v is None)
-
-
-class ConfigError(ValueError):
-    """A configuration file is unusable as written (exit code 2 on the command line)."""
-
-
-@dataclass(frozen=True)
-class Config:
-    """A checked configuration: ``load_market`` keywords, the signal spec, run parameters.
-
-    ``signals`` is ``{"rule": name, <options>}`` or ``{"file": Path}``; in a sweep the
-    option and parameter values may be lists.
-    """
-
-    path: Path
-    market: dict[str, Any]
-    signals: dict[str, Any]
-    params: dict[str, Any]
-    sweep: bool
-
-
-def _hint(name: str, allowed: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(allowed), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
-def _choice(err: _Where, where: str, value: Any, allowed: tuple[str, ...]) -> Any:
-    if not isinstance(value, str) or value not in allowed:
-        raise err(where, f"expected one of {', '.join(map(repr, allowed))}, got {value!r}."
-                  f"{_hint(str(value), allowed)}")
-    return value
-
-
-class _Where:
-    """Builds errors that name the file and ``[section].key``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __call__(self, where: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {where}: {message}")
-
-
-def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise ConfigError("reading a TOML config needs Python >= 3.11 (tomllib) or the "
-                              "tomli package. Fix: pip install tomli.") from None
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "not found"
-        raise ConfigError(f"{path}: config file {what}. Fix: check the path (relative to "
-                          f"{Path.cwd()}); see examples/*.toml.")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}. Fix: see https://toml.io (strings "
-                          "in quotes, one key = value per line, [section] headers).") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text ({exc}); a TOML file is UTF-8.") from None
-
-
-def read_config(path: str | Path, *, sweep: bool = False) -> Config:
-    """Parse and check a config file (types, names, files); values are checked further
-    against the instrument by :func:`run_config` / :func:`sweep_config`.
-
-    Raises
-    ------
-    ConfigError
-        Unknown section/key, wrong type, missing file, a list in a ``run`` config.
-    """
-    path = Path(path)
-    err = _Where(path)
-    doc = _load_toml(path)
-    for key, value in doc.items():
-        if key not in SECTIONS:
-            raise err(f"[{key}]", f"unknown section.{_hint(key, SECTIONS)} Sections: "
-                      f"{', '.join(f'[{s}]' for s in SECTIONS)}.")
-        if not isinstance(value, dict):
-            raise err(key, f"expected a [{key}] section (a table), got {value!r}. Fix: write "
-                      f"[{key}] on its own line and its keys below it.")
-    for name in ("market", "signals"):
-        if name not in doc:
-            raise err(f"[{name}]", "missing section. Fix: add it; see examples/ma_cross.toml.")
-    folder = path.resolve().parent
-    market = _market(err, folder, doc["market"])
-    signals = _signals(err, folder, doc["signals"], sweep)
-    params = {k: _param(err, k, v, sweep) for k, v in _known(
-        err, "params", doc.get("params", {}), tuple(RUN_DEFAULTS)).items()}
-    return Config(path=path, market=market, signals=signals, params=params, sweep=sweep)
-
-
-def _known(err: _Where, section: str, table: dict[str, Any], allowed: tuple[str, ...]
-           ) -> dict[str, Any]:
-    for key in table:
-        if key not in allowed:
-            raise err(f"[{section}].{key}", f"unknown key.{_hint(key, allowed)} Known: "
-                      f"{', '.join(allowed)}.")
-    return table
-
-
-def _file(err: _Where, folder: Path, where: str, value: Any) -> Path:
-    if not isinstance(value, str) or not value.strip():
-        raise err(where, f"expected a file path in quotes, got {value!r}.")
-    p = Path(value).expanduser()
-    p = p if p.is_absolute() else folder / p
-    if not p.is_file():
-        raise err(where, f"file not found: {p}. Fix: correct the path (absolute, or "
-                  f"relative to the config's folder {folder}).")
-    return p
-
-
-def _market(err: _Where, folder: Path, table: dict[str, Any]) -> dict[str, Any]:
-    """``load_market`` keywords from ``[market]``."""
-    _known(err, "market", table, MARKET_KEYS)
-    if "bars" not in table:
-        raise err("[market].bars", 'missing: the bar file is required, e.g. bars = '
-                  '"../data/binance_btcusdt_perp_1h.parquet".')
-    out: dict[str, Any] = {}
-    for key in ("bars", "mark", "index"):
-        if key in table:
-            out[key] = _file(err, folder, f"[market].{key}", table[key])
-    if "funding" in table:
-        f = table["funding"]
-        is_zero = isinstance(f, (int, float)) and not isinstance(f, bool) and f == 0
-        out["funding"] = 0 if is_zero else _file(err, folder, "[market].funding", f)
-    out["instrument"] = _instrument(err, table.get("instrument", "binance:BTCUSDT"))
-    for key in ("start", "end"):
-        if key in table:
-            value = table[key]
-            if isinstance(value, dt.time) or not isinstance(value, (str, dt.date)):
-                raise err(f"[market].{key}", f"expected a time such as \"2024-01-01\" or "
-                          f"2024-01-01T00:00:00Z, got {value!r}.")
-            try:
-                pd.Timestamp(value)
-            except (ValueError, TypeError):
-                raise err(f"[market].{key}", f"{value!r} is not a time; expected e.g. "
-                          '"2024-01-01" or "2024-01-01 08:00" (UTC).') from None
-            out[key] = value
-    out["gaps"] = _choice(err, "[market].gaps", table.get("gaps", "error"), ("error", "warn"))
-    return out
-
-
-def _instrument(err: _Where, value: Any) -> Any:
-    from backtest.instruments.instrument import Instrument
-    from backtest.instruments.presets import get_instrument
-
-    where = "[market].instrument"
-    try:
-        if isinstance(value, str):
-            return get_instrument(value)
-        if isinstance(value, dict):
-            allowed = tuple(inspect.signature(Instrument.simple).parameters)
-            for key in value:
-                if key not in allowed:
-                    raise err(f"{where}.{key}", f"unknown field of Instrument.simple."
-                              f"{_hint(key, allowed)} Fields: {', '.join(allowed)}.")
-            return Instrument.simple(**value)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise err(where, str(exc).strip("'\"")) from None
-    raise err(where, f'expected a preset name such as "binance:BTCUSDT" or a table of '
-              f"Instrument.simple fields ({{ mmr = 0.005, taker_fee = 0.0004 }}), got {value!r}.")
-
-
-def _signals(err: _Where, folder: Path, table: dict[str, Any], sweep: bool) -> dict[str, Any]:
-    if ("rule" in table) == ("file" in table):
-        raise err("[signals]", 'give exactly one of rule = "ma_cross" | "breakout" | '
-                  '"buy_and_hold" or file = "signals.parquet".')
-    if "file" in table:
-        _known(err, "signals", table, ("file",))
-        return {"file": _file(err, folder, "[signals].file", table["file"])}
-    rule = _choice(err, "[signals].rule", table["rule"], tuple(RULES))
-    _known(err, "signals", table, ("rule", *RULES[rule]))
-    out: dict[str, Any] = {"rule": rule}
-    for key in RULES[rule]:
-        value = table.get(key, SIGNAL_DEFAULTS[key])
-        values = _listed(err, f"[signals].{key}", value, sweep)
-        for v in values:
-            if key == "side":
-                _choice(err, "[signals].side", v, SIDES)
-            elif isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise err(f"[signals].{key}", f"expected a whole number of bars >= 1, got "
-                          f"{v!r}. Fix: e.g. {key} = {SIGNAL_DEFAULTS[key]}.")
-        out[key] = value
-    if rule == "buy_and_hold" and "both" in _listed(err, "[signals].side", out["side"], sweep):
-        raise err("[signals].side", 'buy_and_hold holds one side: use "long" or "short".')
-    return out
-
-
-def _listed(err: _Where, where: str, value: Any, sweep: bool) -> list[Any]:
-    """The values of a key: ``[value]``, or the list's items in a sweep."""
-    if not isinstance(value, list):
-        return [value]
-    if not sweep:
-        raise err(where, f"a list ({value!r}) is swept by `backtest sweep`; `backtest run` "
-                  "takes one value. Fix: give one value, or run `backtest sweep`.")
-    if not value:
-        raise err(where, "an empty list; give at least one value.")
-    for v in value:
-        if isinstance(v, (list, dict)):
-            raise err(where, f"a swept list holds plain values, got {v!r} inside it.")
-    return value
-
-
-def _param(err: _Where, key: str, value: Any, sweep: bool) -> Any:
-    """One ``[params]`` value (or list in a sweep) with TOML types mapped to run()'s."""
-    where = f"[params].{key}"
-    items = [_param_value(err, where, key, v) for v in _listed(err, where, value, sweep)]
-    return items if isinstance(value, list) else items[0]
-
-
-def _param_value(err: _Where, where: str, key: str, value: Any) -> Any:
-    if isinstance(value, str) and value.strip().lower() == "none":
-        if key in NONE_KEYS:
-            return None
-        raise err(where, f'"none" is allowed only for {", ".join(NONE_KEYS)}. Fix: omit '
-                  f"{key} for its default ({RUN_DEFAULTS[key]!r}).")
-    if key in CHOICES:
-        return _choice(err, where, value, CHOICES[key])
-    if key == "negative_equity":
-        if not isinstance(value, bool):
-            raise err(where, f"expected true or false (no quotes), got {value!r}.")
-        return value
-    if key == "limit_ttl":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise err(where, f"expected a whole number of bars, got {value!r}. Fix: e.g. "
-                      "limit_ttl = 3.")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        example = {"leverage": "10", "size": "0.5", "initial_capital": "10000.0"}.get(key,
-                                                                                      "0.02")
-        quoted = " without quotes" if isinstance(value, str) else ""
-        none = ' (or "none")' if key in NONE_KEYS else ""
-        raise err(where, f"expected a number{none}, got {value!r} "
-                  f"({type(value).__name__}). Fix: {key} = {example}{quoted}; fractions, "
-                  "not percent (0.05 = 5 %).")
-    return value
-
-
-# --- building the market, signals and parameters ----------------------------------------
 
 
 def load_config_market(cfg: Config) -> Any:
@@ -336,6 +58,7 @@ def config_signals(cfg: Config, market: Any) -> dict[str, Any]:
     if "file" in spec:
         return _signal_file(cfg, spec["file"], market)
     rule = spec.pop("rule")
+    _warn_long_windows(cfg, spec, market.n_bars)
     swept = [k for k, v in spec.items() if isinstance(v, list)]
     try:
         if not swept:
@@ -350,6 +73,18 @@ def config_signals(cfg: Config, market: Any) -> dict[str, Any]:
     never = pd.Series(False, index=market.index)
     used = [n for n in SIGNAL_NAMES if any(n in s for s in sets.values())]
     return {n: {name: s.get(n, never) for name, s in sets.items()} for n in used}
+
+
+def _warn_long_windows(cfg: Config, spec: dict[str, Any], n_bars: int) -> None:
+    """A window as long as the data never produces a signal: 0 trades, said up front."""
+    for key in ("fast", "slow", "window"):
+        values = spec.get(key, [])
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, int) and value >= n_bars:
+                warnings.warn(f"{cfg.path}: [signals].{key} = {value} bars is not shorter than "
+                              f"the data ({n_bars:,} bars): that rule can never signal, so "
+                              f"the run has no trades. Fix: a window below {n_bars:,} bars, "
+                              "or a longer start=/end= span.", UserWarning, stacklevel=2)
 
 
 def _signal_file(cfg: Config, path: Path, market: Any) -> dict[str, pd.Series]:
@@ -467,6 +202,7 @@ def sweep_config(path: str | Path, progress: bool = True,
 
     cfg, market, signals = _prepare(path, sweep=True)
     try:
-        return cfg, sweep(market, **signals, progress=progress, store=store, **cfg.params)
+        return cfg, sweep(market, **signals, progress=progress, store=store, **cfg.params,
+                          **cfg.options)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{cfg.path}: {exc}") from None

@@ -27,7 +27,7 @@ from backtest.errors import DataError
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from backtest.data.market import check_files
+    from backtest.data.check import check_files
 
     text, ok = check_files(args.files, gaps=args.gaps)
     print(text)
@@ -49,7 +49,7 @@ def _cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_calc_liquidation(args: argparse.Namespace) -> int:
-    from backtest.calc.calculator import liquidation_table
+    from backtest.calc import liquidation_table
 
     print(
         liquidation_table(
@@ -67,7 +67,7 @@ def _cmd_calc_liquidation(args: argparse.Namespace) -> int:
 
 
 def _cmd_calc_funding(args: argparse.Namespace) -> int:
-    from backtest.calc.calculator import funding_table
+    from backtest.calc import funding_table
 
     print(funding_table(rate=args.rate, interval_hours=args.interval_hours,
                         notional=args.notional))
@@ -134,8 +134,12 @@ def _run_summary(cfg: Any, result: Any) -> str:
 
 
 def _sweep_payloads(swept: Any) -> dict[str, bytes | str]:
-    """``sweep_stats.csv``: one row per combination, the index levels as columns."""
-    return {"sweep_stats.csv": swept.stats.reset_index().to_csv(index=False)}
+    """``sweep_stats.csv`` (one row per combination, the index levels as columns) and
+    ``report.html``."""
+    from backtest.presentation.reports.sweep import sweep_report_html
+
+    return {"sweep_stats.csv": swept.stats.reset_index().to_csv(index=False),
+            "report.html": sweep_report_html(swept)}
 
 
 def _sweep_summary(cfg: Any, swept: Any) -> str:
@@ -161,10 +165,10 @@ def _out_dir(out: str | None, config: str) -> Path:
 
 
 def _write_all(folder: Path, payloads: dict[str, bytes | str]) -> list[Path]:
-    """Each payload to ``folder/name``, atomically (temporary name, then rename)."""
-    from backtest.presentation.reports.single import write_atomic
+    """The payloads as one set in ``folder``: all new or all old (``atomic.write_set``)."""
+    from backtest.atomic import write_set
 
-    return [write_atomic(folder / name, data) for name, data in payloads.items()]
+    return write_set(folder, payloads)
 
 
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
@@ -206,8 +210,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         summary = _sweep_summary(cfg, swept)
     _print_warnings(caught)
     written = _write_all(folder, payloads)
-    written.append(folder / "report.html")
-    swept.report(folder / "report.html")
     print(summary)
     print("files: " + ", ".join(str(p) for p in written))
     return 0
@@ -314,15 +316,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed usage and the error (or --help)
         return int(exc.code or 0)
+    return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command; every expected failure becomes one line on stderr and an exit code
+    (2 bad input, configuration or file system; 130 interrupted; 1 internal error)."""
+    from backtest.cli.failures import describe_os_error
+
     try:
         return int(args.handler(args))
-    except (DataError, ValueError, TypeError, KeyError, FileNotFoundError) as exc:
-        kind = type(exc).__name__
-        print(f"backtest: {kind}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        _say("backtest: interrupted (Ctrl-C); files already written are complete, nothing "
+             "half-written was left.")
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()  # the reader went away (e.g. `| head`): nothing more to print
+        _say("backtest: output pipe closed by the reader (e.g. `| head`); output truncated. "
+             "Fix: redirect to a file to keep all of it.")
         return 2
-    except Exception:  # an internal error: show the traceback, exit 1
+    except OSError as exc:
+        _say(f"backtest: {describe_os_error(exc, args)}")
+        return 2
+    except (DataError, ValueError, TypeError, KeyError) as exc:
+        kind = type(exc).__name__
+        _say(f"backtest: {kind}: {exc}")
+        return 2
+    except Exception as exc:  # an internal error: show the traceback, exit 1
+        if type(exc).__name__ == "SweepTaskError":  # distributed workers lost: not a bug
+            _say(f"backtest: {exc}")
+            return 1
         traceback.print_exc()
         return 1
+
+
+def _say(line: str) -> None:
+    """One line on stderr, even when stderr itself is gone."""
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -111,3 +111,26 @@ def _array(h: Any, a: np.ndarray) -> None:
     a = np.ascontiguousarray(a, dtype=dt)
     h.update(f"{dt.str}{a.shape}".encode())
     h.update(a.reshape(-1).view(np.uint8))
+
+
+def fingerprint_parts(market: Any, params: Mapping[str, Any], signals: Any = None
+                      ) -> dict[str, str]:
+    """One digest per input of :func:`fingerprint`, so that two runs can be told apart by
+    *which* input differs: ``market`` (arrays), ``instrument``, each top-level key of
+    ``params`` (e.g. ``scalars``, ``levels``, ``version``) and ``signals``."""
+    markets = market if isinstance(market, Mapping) else {"": market}
+
+    def digest(name: str, value: Any) -> str:
+        h = hashlib.sha256(b"backtest-fingerprint-v1")
+        _update(h, name, value)
+        return h.hexdigest()[:DIGEST_CHARS]
+
+    parts = {"market": digest("market", {str(k): {n: getattr(m, n, None) for n in
+                                                     MARKET_FIELDS}
+                                           for k, m in markets.items()}),
+             "instrument": digest("instrument", {str(k): _fields(getattr(m, "instrument",
+                                                                          None))
+                                                 for k, m in markets.items()})}
+    parts.update({str(k): digest(str(k), v) for k, v in params.items()})
+    parts["signals"] = digest("signals", signals)
+    return parts

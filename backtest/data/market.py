@@ -1,30 +1,32 @@
 """Parquet / DataFrames -> one validated :class:`Market` (SPEC §2, §6, §11).
 
-Owns ``load_market`` (read, validate, trim, align mark/index bars and funding events onto the
-bar index) and ``check_files`` (the ``backtest data check`` command). The individual checks
-live in :mod:`backtest.validation`; both entry points use the same ones. Must not import the
-kernels, the engine or matplotlib; the instrument registry is imported lazily.
+Owns ``Market`` and ``load_market`` (read, validate, trim, align mark/index bars and funding
+events onto the bar index). The individual checks live in :mod:`backtest.data.validation`,
+the funding alignment in :mod:`backtest.data.funding` and ``backtest data check`` in
+:mod:`backtest.data.check`; all use the same checks. Must not import the kernels, the engine
+or matplotlib; the instrument registry is imported lazily.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from backtest.data import validation as v
+from backtest.data.funding import _funding, _read
 from backtest.errors import DataError
 
 GAP_POLICIES = ("error", "warn")
+FUNDING_GAP_POLICIES = ("error", "zero")
 # Events that are also emitted as a warning by load_market (repairs are merged into one).
-_WARN_KINDS = ("gaps", "mark_from_last", "funding_ignored", "funding_in_gap")
+_WARN_KINDS = ("gaps", "long_gap", "bar_spacing", "mark_from_last", "funding_ignored",
+               "funding_in_gap", "funding_gaps", "funding_interval")
 
 
 def utc_index(index_ns: np.ndarray) -> pd.DatetimeIndex:
@@ -154,7 +156,7 @@ class Market:
 
 def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = None,
                 instrument: Any = "binance:BTCUSDT", start: Any = None, end: Any = None,
-                gaps: str = "error") -> Market:
+                gaps: str = "error", funding_gaps: str = "error") -> Market:
     """Read, validate and align one instrument's data into a :class:`Market`.
 
     Parameters
@@ -176,6 +178,10 @@ def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = N
         Keep bars with ``start <= t < end`` (naive values are UTC).
     gaps : {"error", "warn"}
         Irregular bar spacing raises, or warns and is counted in ``n_gaps``.
+    funding_gaps : {"error", "zero"}
+        A hole in the funding history inside the run (longer than three funding intervals)
+        raises, or with ``"zero"`` is accepted explicitly as no funding over the hole (an
+        event and a warning either way).
 
     Raises
     ------
@@ -184,6 +190,9 @@ def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = N
     """
     if gaps not in GAP_POLICIES:
         raise ValueError(f"load_market: gaps must be one of {GAP_POLICIES}; got {gaps!r}.")
+    if funding_gaps not in FUNDING_GAP_POLICIES:
+        raise ValueError(f"load_market: funding_gaps must be one of {FUNDING_GAP_POLICIES}; "
+                         f"got {funding_gaps!r}.")
     inst = _resolve_instrument(instrument)
     lo, hi = _bound(start, "start"), _bound(end, "end")
     if lo is not None and hi is not None and lo >= hi:
@@ -203,13 +212,15 @@ def load_market(bars: Any, mark: Any = None, index: Any = None, funding: Any = N
             t = _read(src, name, v.PRICE_COLUMNS, (), sources)
             ref[name] = _align_reference(t, last.ts, bar_ns, name, events,
                                          tick if name == "mark" else 0.0, inst.symbol)
+            v.check_reference_plausible(v.Table(t.label, last.ts, ref[name], last.rows),
+                                        last.cols["close"], last.label, name)
     mark_source = "mark" if mark is not None else "last"
     if mark is None:
         events.append({"kind": "mark_from_last", "count": len(last.ts), "message":
                        "no mark bars given: mark := last price, so liquidations fire on "
                        "last-price wicks (pessimistic). Pass mark='..._mark.parquet' to use "
                        "the exchange's mark price."})
-    fund = _funding(funding, inst, last.ts, bar_ns, sources, events)
+    fund = _funding(funding, inst, last.ts, bar_ns, sources, events, funding_gaps)
 
     repairs = _repairs(events, with_index=index is not None)
     _warn(events, repairs, stacklevel=3)
@@ -273,14 +284,6 @@ def _bound(value: Any, name: str) -> int | None:
     return int(ts.as_unit("ns").value)
 
 
-def _read(source: Any, name: str, required: Iterable[str], optional: Iterable[str],
-          sources: dict[str, str]) -> v.Table:
-    """Read and schema-check one series; records its source label."""
-    df, label = v.read_frame(source, name)
-    sources[name] = label
-    return v.to_table(df, label, tuple(required), tuple(optional))
-
-
 def _trim_bars(t: v.Table, lo: int | None, hi: int | None, start: Any, end: Any) -> v.Table:
     """Apply ``start``/``end``; nothing left is an error that shows the data's span."""
     out = v.trim(t, lo, hi)
@@ -307,128 +310,3 @@ def _align_reference(t: v.Table, bars_ts: np.ndarray, bar_ns: int, name: str,
     v.record_open_repair(used, events, prefix=f"{name}_")
     v.check_tick(used, tick, symbol)
     return used.cols
-
-
-def _funding(funding: Any, inst: Any, bars_ts: np.ndarray, bar_ns: int,
-             sources: dict[str, str], events: list[dict]) -> dict[str, Any]:
-    """Per-bar funding arrays (SPEC §6); see :func:`align_funding` for the timing."""
-    n = len(bars_ts)
-    none = {"funding_rate": np.zeros(n), "funding_count": np.zeros(n, dtype=np.int64),
-            "next_funding_rate": np.zeros(n), "has_funding": False}
-    perpetual = inst.kind == "perpetual"
-    if funding is None:
-        if perpetual:
-            raise DataError(f"funding: {inst.symbol} is a perpetual and no funding was given. "
-                            "Expected funding events (timestamp, rate). Fix: pass "
-                            "funding='..._funding.parquet', or funding=0 to run explicitly "
-                            "without funding.")
-        return none
-    if isinstance(funding, (bool, np.bool_)) or (
-            isinstance(funding, (int, float, np.number)) and funding != 0):
-        raise ValueError(f"load_market: funding as a number must be 0 (explicitly no funding); "
-                         f"got {funding!r}. Pass a funding file/DataFrame for actual rates.")
-    if isinstance(funding, (int, float, np.number)):
-        sources["funding"] = "0 (explicitly none)"
-        return none
-    if not perpetual:
-        events.append({"kind": "funding_ignored", "count": 0, "message":
-                       f"funding: ignored, {inst.symbol} is a {inst.kind} (no funding)."})
-        return none
-    if isinstance(funding, pd.Series):
-        frame, sources["funding"] = funding.rename("rate").to_frame(), "funding Series"
-        t = v.to_table(frame, "funding Series", ("rate",))
-    else:
-        t = _read(funding, "funding", ("rate",), (), sources)
-    interval = v.validate_funding(t)
-    v.check_funding_coverage(t, interval, bars_ts, bar_ns)
-    out = align_funding(t.ts, t.cols["rate"], bars_ts, bar_ns, events, t.label)
-    return {**out, "has_funding": True, "funding_interval_ns": interval}
-
-
-def align_funding(event_ns: np.ndarray, rate: np.ndarray, index_ns: np.ndarray, bar_ns: int,
-                  events: list[dict] | None = None, label: str = "funding") -> dict[str, Any]:
-    """Map funding events onto bars without look-ahead (SPEC §6).
-
-    An event at τ is settled at the open of the bar containing τ,
-    ``i = searchsorted(index_ns, τ, "right") - 1``. An event that falls in a gap of the bar
-    index (no bar contains it) is settled at the next bar's open, never before τ. Events
-    before the first bar or at/after the end of the last bar are outside the run: counted
-    in ``events``, not used.
-
-    Returns
-    -------
-    dict
-        ``funding_rate`` (float64, summed per bar), ``funding_count`` (int64) and
-        ``next_funding_rate`` (float64, first event at or after ``index_ns + bar_ns``).
-    """
-    n = len(index_ns)
-    pos = np.searchsorted(index_ns, event_ns, side="right") - 1
-    outside = (pos < 0) | (event_ns >= index_ns[-1] + bar_ns)
-    p, tau = pos[~outside], event_ns[~outside]
-    in_gap = tau >= index_ns[p] + bar_ns
-    p = np.where(in_gap, p + 1, p)
-    nxt = np.searchsorted(event_ns, index_ns + bar_ns, side="left")
-    out = {"funding_rate": np.bincount(p, weights=rate[~outside], minlength=n).astype(np.float64),
-           "funding_count": np.bincount(p, minlength=n).astype(np.int64),
-           # index len(rate) (no later event) picks the appended 0.0
-           "next_funding_rate": np.append(np.asarray(rate, dtype=np.float64), 0.0)[nxt]}
-    if events is not None and outside.any():
-        before = int((pos < 0).sum())
-        events.append({"kind": "funding_outside_range", "count": int(outside.sum()), "message":
-                       f"{label}: {before} funding event(s) before the first bar and "
-                       f"{int(outside.sum()) - before} at/after the end of the last bar are "
-                       "outside the run and were not used."})
-    if events is not None and in_gap.any():
-        events.append({"kind": "funding_in_gap", "count": int(in_gap.sum()), "message":
-                       f"{label}: {int(in_gap.sum())} funding event(s) fall in gaps of the bars"
-                       f" (first {v.fmt_ts(tau[in_gap][0])}); settled at the next bar's open."})
-    return out
-
-
-def check_files(files: Iterable[str | Path], gaps: str = "warn") -> tuple[str, bool]:
-    """Validate Parquet files for ``backtest data check``; returns ``(text, all_ok)``.
-
-    The kind is detected from the columns (``rate`` -> funding; open/high/low/close ->
-    bars) and the same checks as :func:`load_market` run. One block per file: kind, rows,
-    first -> last time, median interval, then counted conventions and gaps, or the error.
-    """
-    if gaps not in GAP_POLICIES:
-        raise ValueError(f"check_files: gaps must be one of {GAP_POLICIES}; got {gaps!r}.")
-    lines, n_ok, files = [], 0, list(files)
-    for f in files:
-        try:
-            head, notes = _check_one(f, gaps)
-        except DataError as exc:
-            # Messages start with the file name, which the block header already shows.
-            lines.append(f"{f}: ERROR\n  {str(exc).removeprefix(f'{Path(f)}: ')}")
-            continue
-        n_ok += 1
-        lines.append(f"{f}: OK  {head}" + "".join(f"\n  note: {n}" for n in notes))
-    lines.append(f"{n_ok} of {len(files)} file(s) OK")
-    return "\n".join(lines), n_ok == len(files)
-
-
-def _check_one(path: str | Path, gaps: str) -> tuple[str, list[str]]:
-    """Summary line and notes for one file; raises DataError on the first problem."""
-    df, label = v.read_frame(path, "data")
-    if "rate" in df.columns:
-        t = v.to_table(df, label, ("rate",))
-        step = v.validate_funding(t)
-        irregular = v.spacing(t.ts)[1]
-        notes = [v.gaps_message(t, step, irregular, "events")] if irregular.size else []
-        notes = [n.removeprefix(f"{label}: ") for n in notes]
-        kind = "funding"
-    elif all(c in df.columns for c in v.PRICE_COLUMNS):
-        t = v.to_table(df, label, v.PRICE_COLUMNS, ("volume",))
-        events: list[dict] = []
-        step = v.validate_bars(t, gaps, events)[0]
-        notes = [e["message"].removeprefix(f"{label}: ") for e in events]
-        no_volume = "volume" not in t.cols or bool(np.isnan(t.cols["volume"]).all())
-        kind = "bars (no volume: mark or index?)" if no_volume else "bars"
-    else:
-        raise DataError(f"{label}: cannot tell what this file holds; found columns "
-                        f"{[str(c) for c in df.columns]}. Expected timestamp, open, high, low, "
-                        "close[, volume] (bars) or timestamp, rate (funding).")
-    head = (f"{kind}, {len(t.ts):,} rows, {v.fmt_ts(t.ts[0])} -> {v.fmt_ts(t.ts[-1])} UTC, "
-            f"interval {v.fmt_interval(step)}")
-    return head, notes

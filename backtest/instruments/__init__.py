@@ -8,7 +8,8 @@ May import: ``backtest.checks``, ``backtest.errors`` and ``backtest.kernels.cont
 (the codes and the maths of the rules). Must not import data, simulation or anything above.
 """
 
-from backtest.instruments.instrument import Instrument, TierTable
+from backtest.instruments.instrument import Instrument
 from backtest.instruments.presets import get_instrument, list_instruments
+from backtest.instruments.tiers import TierTable
 
 __all__ = ["Instrument", "TierTable", "get_instrument", "list_instruments"]

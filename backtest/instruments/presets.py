@@ -11,7 +11,8 @@ import difflib
 
 import pandas as pd
 
-from backtest.instruments.instrument import Instrument, TierTable
+from backtest.instruments.instrument import Instrument
+from backtest.instruments.tiers import TierTable
 
 _BINANCE_BTCUSDT_ROWS = (  # (floor USDT, mmr, cum USDT, max leverage)
     (0, 0.004, 0, 125), (50_000, 0.005, 50, 100), (600_000, 0.0065, 950, 75),
@@ -29,7 +30,8 @@ _BINANCE_BTCUSD_PERP_ROWS = (  # (floor BTC, mmr, cum BTC, max leverage)
 )
 
 
-def _build_presets() -> dict[str, Instrument]:
+def _binance_perpetuals() -> tuple[Instrument, Instrument]:
+    """Binance USDⓈ-M BTCUSDT and COIN-M BTCUSD_PERP."""
     binance_btcusdt = Instrument(
         symbol="BTCUSDT", kind="perpetual", settlement="linear", contract_size=1.0,
         tick_size=0.1, lot_size=0.001, maker_fee=0.0002, taker_fee=0.0005,
@@ -57,6 +59,11 @@ def _build_presets() -> dict[str, Instrument]:
                    "understates their margin."),
         max_leverage=125.0, rules="binance", funding_interval_hours=8.0,
         base_currency="BTC", quote_currency="USD")
+    return binance_btcusdt, binance_btcusd_perp
+
+
+def _bitmex_perpetuals() -> tuple[Instrument, Instrument]:
+    """BitMEX XBTUSD (inverse) and ETHUSD (quanto)."""
     bitmex_xbtusd = Instrument(
         symbol="XBTUSD", kind="perpetual", settlement="inverse", contract_size=1.0,
         tick_size=0.5, lot_size=100.0, maker_fee=-0.00025, taker_fee=0.00075,
@@ -84,6 +91,12 @@ def _build_presets() -> dict[str, Instrument]:
                    "positions above 50 XBT keep base margins (understated)."),
         max_leverage=50.0, rules="bitmex", funding_interval_hours=8.0,
         base_currency="ETH", quote_currency="USD", settlement_currency="XBT")
+    return bitmex_xbtusd, bitmex_ethusd
+
+
+def _build_presets() -> dict[str, Instrument]:
+    binance_btcusdt, binance_btcusd_perp = _binance_perpetuals()
+    bitmex_xbtusd, bitmex_ethusd = _bitmex_perpetuals()
     binance_margin = Instrument(
         symbol="BTCUSDT", kind="spot_margin", settlement="linear", tick_size=0.01,
         lot_size=0.00001, maker_fee=0.001, taker_fee=0.001,

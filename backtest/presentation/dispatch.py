@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from backtest.presentation.plotting import plot_portfolio, plot_result
+from backtest.presentation.plotting.roll import plot_roll
 from backtest.presentation.reports.portfolio import write_portfolio_report
+from backtest.presentation.reports.roll import write_roll_report
 from backtest.presentation.reports.single import write_result_report
 
-_FIGURES = {"single": plot_result, "roll": plot_result, "portfolio": plot_portfolio}
-_REPORTS = {"single": write_result_report, "roll": write_result_report,
+_FIGURES = {"single": plot_result, "roll": plot_roll, "portfolio": plot_portfolio}
+_REPORTS = {"single": write_result_report, "roll": write_roll_report,
             "portfolio": write_portfolio_report}
 
 

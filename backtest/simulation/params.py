@@ -95,24 +95,48 @@ def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:
         if prm[name] not in allowed:
             raise ValueError(f"run(): {name}={prm[name]!r} is not one of {allowed}."
                              f"{_suggest(prm[name], allowed)}")
-    lev = _number("leverage", prm["leverage"])
+    prm["leverage"] = _leverage(instrument, prm["leverage"])
+    prm["size"] = _size(prm["size"], prm["size_type"])
+    _check_exits(prm)
+    _check_costs(instrument, prm)
+    prm["limit_ttl"] = _limit_ttl(prm["limit_ttl"])
+    prm["initial_capital"] = _capital(instrument, prm["initial_capital"])
+    neg = prm["negative_equity"]
+    if not isinstance(neg, (bool, np.bool_)):  # bool("no") is True: never guess
+        raise TypeError(f"run(): negative_equity must be True or False, got {neg!r} "
+                        f"({type(neg).__name__}).")
+    prm["negative_equity"] = bool(neg)
+    _check_kind_params(instrument, prm)
+    _warn_unreachable_stop(instrument, prm)
+    return prm
+
+
+def _leverage(instrument: Any, value: Any) -> float:
+    lev = _number("leverage", value)
     if lev <= 0:
         raise ValueError(f"run(): leverage must be > 0 (a multiple: 10 = 10x), got {lev!r}.")
     if lev > instrument.max_leverage:
         raise ValueError(f"run(): leverage={lev!r} is above {instrument.symbol}'s maximum of "
                          f"{instrument.max_leverage:g}x. Choose leverage <= "
                          f"{instrument.max_leverage:g} or another instrument.")
-    prm["leverage"] = lev
-    size = _number("size", prm["size"])
+    return lev
+
+
+def _size(value: Any, size_type: str) -> float:
+    size = _number("size", value)
     if size <= 0:
         example = {"margin": "0.5", "notional": "10_000.0", "risk": "0.01", "qty": "0.1"}
         raise ValueError(f"run(): size must be > 0, got {size!r}. With size_type="
-                         f"{prm['size_type']!r} pass e.g. size={example[prm['size_type']]}.")
-    if prm["size_type"] in ("margin", "risk") and size > 1:
-        raise ValueError(f"run(): size={size!r} with size_type={prm['size_type']!r} is a fraction "
+                         f"{size_type!r} pass e.g. size={example[size_type]}.")
+    if size_type in ("margin", "risk") and size > 1:
+        raise ValueError(f"run(): size={size!r} with size_type={size_type!r} is a fraction "
                          "of equity and must be <= 1. For an amount of money use "
                          "size_type='notional'; for contracts or coins size_type='qty'.")
-    prm["size"] = size
+    return size
+
+
+def _check_exits(prm: dict[str, Any]) -> None:
+    """stop_loss, take_profit and trailing_stop: fractions of the entry price, or None."""
     for name in ("stop_loss", "take_profit", "trailing_stop"):
         value = _number(name, prm[name], allow_none=True)
         if value is not None and not 0 < value < 1:
@@ -122,6 +146,10 @@ def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:
     if prm["size_type"] == "risk" and prm["stop_loss"] is None:
         raise ValueError("run(): size_type='risk' sizes the position from the stop distance; "
                          "pass stop_loss (e.g. stop_loss=0.02) or use size_type='margin'.")
+
+
+def _check_costs(instrument: Any, prm: dict[str, Any]) -> None:
+    """Fees (default: the instrument's taker fee), slippage and price offsets: fractions."""
     fees = prm["fees"]
     taker = instrument.taker_fee if fees is None else _number("fees", fees)
     prm["taker_fee"] = taker
@@ -142,27 +170,25 @@ def validate_params(instrument: Any, **kwargs: Any) -> dict[str, Any]:
                              f"a fraction >= {MIN_FEE} (0.0005 = 5 bp, -0.00025 = a 2.5 bp "
                              "rebate). Basis points or percent? Divide by 10,000 or 100.")
     prm["slippage"] = float(prm["slippage"])
-    ttl = prm["limit_ttl"]
+
+
+def _limit_ttl(ttl: Any) -> Any:
     if isinstance(ttl, bool) or not isinstance(ttl, (int, np.integer)):
         raise TypeError(f"run(): limit_ttl is a whole number of bars >= 1, got {ttl!r} "
                         f"({type(ttl).__name__}). Pass an int, e.g. limit_ttl=3.")
     if not 1 <= ttl <= MAX_LIMIT_TTL:
         raise ValueError(f"run(): limit_ttl is a number of bars >= 1 (and <= {MAX_LIMIT_TTL:.0e}"
                          f"), got {ttl!r}. Pass e.g. limit_ttl=3.")
-    capital = _number("initial_capital", prm["initial_capital"])
+    return ttl
+
+
+def _capital(instrument: Any, value: Any) -> float:
+    capital = _number("initial_capital", value)
     if not 0 < capital <= MAX_INITIAL_CAPITAL:
         raise ValueError(f"run(): initial_capital must be > 0 and <= {MAX_INITIAL_CAPITAL:g} "
                          f"(in {instrument.account_currency}), got {capital!r}. Pass the "
                          "account's starting balance, e.g. initial_capital=10_000.0.")
-    prm["initial_capital"] = capital
-    neg = prm["negative_equity"]
-    if not isinstance(neg, (bool, np.bool_)):  # bool("no") is True: never guess
-        raise TypeError(f"run(): negative_equity must be True or False, got {neg!r} "
-                        f"({type(neg).__name__}).")
-    prm["negative_equity"] = bool(neg)
-    _check_kind_params(instrument, prm)
-    _warn_unreachable_stop(instrument, prm)
-    return prm
+    return capital
 
 
 def _check_kind_params(instrument: Any, prm: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ that way to prove the assembly.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -42,12 +43,126 @@ MARKET_PARAMS = ("borrow_rate", "settlement_price")
 def expand(grid: Mapping[str, Any]) -> tuple[list[str], dict[str, list[Any]], np.ndarray]:
     """List-valued parameter names (in order), their values, and the value index of each
     parameter for every grid combination (``params.expand_grid`` decides what is a list and
-    fixes the order: the last parameter varies fastest)."""
+    fixes the order: the last parameter varies fastest). The codes are built with numpy:
+    no Python object per combination."""
+    for key, value in grid.items():
+        _refuse_ambiguous_list(key, value)
     values = {k: [v.item() if isinstance(v, np.generic) else v for v in seq]
               for k, seq in grid.items() if expand_grid({k: seq})[0]}
-    names, combos = expand_grid({k: range(len(v)) for k, v in values.items()})
-    codes = np.array(combos, dtype=np.int32).reshape(len(combos), len(names))
-    return names, values, codes
+    names = list(values)
+    for name in names:
+        if not values[name]:
+            raise ValueError(f"sweep(): {name} is an empty list; give at least one value.")
+    shape = tuple(len(values[k]) for k in names)
+    codes = np.indices(shape, dtype=np.int32).reshape(len(names), -1).T if names else \
+        np.zeros((1, 0), dtype=np.int32)
+    return names, values, np.ascontiguousarray(codes)
+
+
+def _refuse_ambiguous_list(key: str, value: Any) -> None:
+    """pandas objects, sets, dicts and iterators are not sweep lists: say what to pass."""
+    import pandas as pd
+
+    if isinstance(value, (pd.Series, pd.Index, pd.DataFrame)):
+        raise TypeError(f"sweep(): {key} is a pandas {type(value).__name__}; a swept "
+                        f"parameter takes a list, tuple, range or 1-d numpy array. Fix: "
+                        f"{key}={key}_values.tolist() (or .to_numpy()).")
+    if isinstance(value, (set, frozenset, dict)) or (
+            hasattr(value, "__next__") and not isinstance(value, (str, bytes))):
+        raise TypeError(f"sweep(): {key} is a {type(value).__name__}; a swept parameter "
+                        f"takes a list, tuple, range or 1-d numpy array (sets and dicts have "
+                        f"no order to label the results by). Fix: {key}=sorted(...) or "
+                        f"{key}=list(...).")
+    if isinstance(value, np.ndarray) and value.ndim != 1:
+        raise TypeError(f"sweep(): {key} is a {value.ndim}-d array of shape {value.shape}; a "
+                        f"swept parameter takes a 1-d list of values. Fix: "
+                        f"{key}={key}_values.ravel().tolist().")
+
+
+# Bytes held per combination (estimate): the stats array and the result's copy of it
+# (float64 each), the grid codes (int32 per swept parameter) and the result's level codes
+# (int64 per level, built twice while the index is assembled).
+_BYTES_PER_STAT = 2 * 8
+_DEFAULT_BUDGET_CAP = 8 * 2**30
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def grid_size(grid: Mapping[str, Any]) -> tuple[int, int]:
+    """``(combinations, swept parameters)`` of ``grid`` without expanding it."""
+    n, names = 1, 0
+    for key, value in grid.items():
+        _refuse_ambiguous_list(key, value)
+        if expand_grid({key: value})[0]:
+            n *= len(value)
+            names += 1
+    return n, names
+
+
+def memory_estimate(n_combos: int, n_names: int, n_stats: int) -> int:
+    """Bytes a sweep of ``n_combos`` combinations holds at its peak (an estimate)."""
+    per_combo = n_stats * _BYTES_PER_STAT + 4 * n_names + 2 * 8 * (n_names + 1)
+    return int(n_combos) * per_combo
+
+
+def default_budget() -> int:
+    """Half the machine's physical memory, at most 8 GiB (4 GiB when it is unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 4 * 2**30
+    return int(min(total // 2, _DEFAULT_BUDGET_CAP))
+
+
+def parse_memory(value: Any) -> int:
+    """``max_memory=`` as bytes: a positive number of bytes or a text like ``"8GB"``."""
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        num = text.rstrip("kmgtib")
+        unit = text[len(num):] or "b"
+        try:
+            if unit not in _UNITS:
+                raise ValueError
+            out = float(num) * _UNITS[unit]
+        except ValueError:
+            raise ValueError(f"sweep(): max_memory={value!r} is not a size; expected bytes "
+                             "or a text like '8GB', '500MB' or '2GiB'.") from None
+    elif isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                            np.floating)):
+        raise TypeError(f"sweep(): max_memory must be bytes (a number) or a text like "
+                        f"'8GB'; got {type(value).__name__}.")
+    else:
+        out = float(value)
+    if not out > 0:
+        raise ValueError(f"sweep(): max_memory must be > 0; got {value!r}. Fix: e.g. "
+                         "max_memory='8GB'.")
+    return int(min(out, 2**62))
+
+
+def check_memory(n_combos: int, n_names: int, n_stats: int, max_memory: Any) -> None:
+    """Refuse, before anything is allocated, a sweep whose estimate exceeds the budget."""
+    need = memory_estimate(n_combos, n_names, n_stats)
+    given = max_memory is not None
+    budget = parse_memory(max_memory) if given else default_budget()
+    if need <= budget:
+        return
+    raise MemoryBudgetError(
+        f"sweep(): {n_combos:,} combinations need about {_size(need)} of memory (stats "
+        f"and labels), above the {'max_memory' if given else 'default'} budget of "
+        f"{_size(budget)}{'' if given else ' (half the RAM, at most 8 GiB)'}. Fix: sweep a "
+        "smaller grid (fewer values per list, or several sweeps over parts of it), or raise "
+        f"the budget with max_memory='{_size(need * 1.1)}' if the machine has the memory.")
+
+
+class MemoryBudgetError(ValueError):
+    """A sweep would need more memory than its budget (exit code 2 on the command line)."""
+
+
+def _size(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{int(n)}B"
 
 
 def chunk_size_for(chunk_size: int | None, n_combos: int, threads: int) -> int:

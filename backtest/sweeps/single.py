@@ -21,7 +21,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from backtest.data.fingerprint import fingerprint
+from backtest.data.fingerprint import fingerprint_parts
 from backtest.kernels.stats import N_STATS, STAT_NAMES
 from backtest.kernels.sweep import sweep_block, tile_bounds
 from backtest.simulation.arrays import (
@@ -40,7 +40,14 @@ from backtest.sweeps.executor import (
     progress_bar,
     sweep_identity,
 )
-from backtest.sweeps.grid import MARKET_PARAMS, Plan, chunk_size_for, expand
+from backtest.sweeps.grid import (
+    MARKET_PARAMS,
+    Plan,
+    check_memory,
+    chunk_size_for,
+    expand,
+    grid_size,
+)
 from backtest.sweeps.result import SweepResult
 from backtest.sweeps.store import open_store, todo_ranges
 
@@ -54,9 +61,13 @@ def sweep_single(market: Any, entries: Any = None, exits: Any = None, short_entr
                  chunk_size: int | None = None, store: Any = None, **grid: Any) -> SweepResult:
     """The sweep of one ``Market``; the arguments of ``backtest.sweep``."""
     _check_market(market)
+    max_memory = grid.pop("max_memory", None)
     client = dask_client(executor)
     set_names, bool_signals = _signal_sets(market, (entries, exits, short_entries,
                                                     short_exits))
+    n_grid, n_names = grid_size(grid)
+    n_sets = 1 if set_names is None else len(set_names)
+    check_memory(n_grid * n_sets, n_names + (set_names is not None), N_STATS, max_memory)
     grid_names, grid_values, codes = expand(grid)
     fixed = [k for k in MARKET_PARAMS if k in grid_values]
     if fixed:
@@ -76,8 +87,21 @@ def sweep_single(market: Any, entries: Any = None, exits: Any = None, short_entr
     stats = np.empty((plan.n_combos, N_STATS))
     levels = ([("signals", list(set_names))] if set_names is not None else []) + [
         (name, list(grid_values[name])) for name in grid_names]
-    saved = open_store(store, lambda: fingerprint(market, sweep_identity(scalars, levels),
-                                                  bool_signals), plan.n_combos, STAT_NAMES)
+    saved = open_store(store, lambda: fingerprint_parts(
+        market, sweep_identity(scalars, levels), bool_signals), plan.n_combos, STAT_NAMES)
+    try:
+        return _execute(market, client, plan, arrays, stats, chunk, threads, saved, progress,
+                        dict(levels=levels, scalars=scalars, signals=bool_signals,
+                             codes=plan.level_codes(with_sets=set_names is not None)))
+    finally:
+        if saved is not None:
+            saved.close()
+
+
+def _execute(market: Any, client: Any, plan: Plan, arrays: tuple, stats: np.ndarray,
+             chunk: int, threads: int, saved: Any, progress: bool,
+             labels: dict[str, Any]) -> SweepResult:
+    """Resume from the store (if any), run the missing chunks, label the result."""
     done = np.zeros(plan.n_combos, dtype=bool) if saved is None else saved.read_into(stats)
     ranges = todo_ranges(done, chunk)
     n_todo = plan.n_combos - int(done.sum())
@@ -96,9 +120,7 @@ def sweep_single(market: Any, entries: Any = None, exits: Any = None, short_entr
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - started
-    result = SweepResult(market=market, stats=stats, levels=levels,
-                         codes=plan.level_codes(with_sets=set_names is not None),
-                         scalars=scalars, signals=bool_signals, elapsed=elapsed)
+    result = SweepResult(market=market, stats=stats, elapsed=elapsed, **labels)
     if saved is not None:
         saved.finish(result.stats)
     return result

@@ -5,13 +5,13 @@ OPEN time, ``open high low close`` float64, ``volume`` float64 nullable) or fund
 (``timestamp`` = funding time, ``rate`` float64 fraction per interval), and writing them
 atomically. Several source files are merged in time order; identical repeated rows are kept
 once (counted), conflicting ones are an error naming both files; nothing is repaired or
-dropped silently, and the result must pass :mod:`backtest.validation` before it is written.
+dropped silently, and the result must pass :mod:`backtest.data.validation` before it is written.
 
 Formats: ``binance-klines``, ``binance-mark-klines``, ``binance-funding``,
 ``bitmex-trades``, ``bitmex-funding``, ``freqtrade``, ``csv`` (see :data:`FORMATS`).
 
 Imports numpy, pandas, pyarrow, the standard library, :mod:`backtest.errors`,
-:mod:`backtest.validation` and :mod:`backtest.atomic` only: never the kernels, the engine or
+:mod:`backtest.data.validation` and :mod:`backtest.atomic` only: never the kernels, the engine or
 matplotlib.
 """
 

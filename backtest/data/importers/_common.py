@@ -3,7 +3,7 @@ and epoch times with messages naming the file, line and column, merging several 
 time order, and the final check against the project's own validation.
 
 Owns nothing public; imports numpy, pandas, the standard library, :mod:`backtest.errors`
-and :mod:`backtest.validation` only (never the kernels, the engine or matplotlib).
+and :mod:`backtest.data.validation` only (never the kernels, the engine or matplotlib).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import io
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,36 +57,76 @@ class Part:
         return f"{self.label} {self.where} {int(self.lines[i])}"
 
 
-def read_bytes(path: str | Path) -> tuple[bytes, str]:
+# Decompressed bytes allowed per source file, and the expansion ratio beyond which a small
+# archive is refused early (CSV compresses 5-20x; a 5 MB .gz expanding past 8 GB is a bomb
+# or a corrupt file). The content is held in memory for parsing, so this bounds the import.
+MAX_EXPANDED_BYTES = 2 * 2**30
+MAX_RATIO, RATIO_FLOOR = 200, 64 * 2**20
+_CHUNK = 2**20
+
+
+def read_bytes(path: str | Path, max_expanded: int = MAX_EXPANDED_BYTES) -> tuple[bytes, str]:
     """The content of ``path`` (a ``.gz`` is decompressed, a ``.zip`` must hold one file)
-    and a label naming it (``'a.zip:a.csv'`` for a zip member)."""
-    p = Path(path)
+    and a label naming it (``'a.zip:a.csv'`` for a zip member). Compressed sources are
+    decompressed in chunks and refused as soon as they expand beyond ``max_expanded`` bytes
+    or :data:`MAX_RATIO` times their compressed size."""
+    p = Path(path).expanduser()
     label = str(p)
-    if not p.is_file():
-        what = "a folder, not a file" if p.is_dir() else "not found"
-        raise DataError(f"{label}: {what}. Expected a source file to import. Fix: check the path "
-                        f"(relative paths are resolved from {Path.cwd()}).")
+    v.check_readable_file(p, "source", expected="a CSV/JSON file, or a .gz/.zip of one")
     try:
-        raw = p.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            return gzip.decompress(raw), label
-        if raw[:4] == b"PK\x03\x04":
-            return _zip_member(raw, label)
+        with p.open("rb") as fh:
+            magic = fh.read(4)
+        size = p.stat().st_size
+        if magic[:2] == b"\x1f\x8b":
+            with gzip.open(p, "rb") as fh:
+                return _bounded(fh, label, size, max_expanded), label
+        if magic == b"PK\x03\x04":
+            return _zip_member(p, label, size, max_expanded)
+        return p.read_bytes(), label
+    except PermissionError as exc:
+        raise DataError(f"{label}: permission denied ({exc.strerror}). Fix: make it readable "
+                        "(chmod u+r) or copy it somewhere you can read.") from exc
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{label}: cannot read ({type(exc).__name__}: {exc}). Expected a "
                         "complete CSV/JSON file, or a .gz/.zip holding one. Fix: download it "
                         "again or check its permissions.") from exc
-    return raw, label
 
 
-def _zip_member(raw: bytes, label: str) -> tuple[bytes, str]:
-    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+def _bounded(fh: Any, label: str, compressed: int, max_expanded: int) -> bytes:
+    """Read a decompressing stream chunk by chunk, refusing an excessive expansion."""
+    limit = min(max_expanded, max(RATIO_FLOOR, MAX_RATIO * compressed))
+    parts, total = [], 0
+    while True:
+        chunk = fh.read(_CHUNK)
+        if not chunk:
+            return b"".join(parts)
+        total += len(chunk)
+        if total > limit:
+            raise DataError(
+                f"{label}: decompresses to more than {_mb(limit)} from {_mb(compressed)} "
+                f"compressed (expansion above {limit / max(compressed, 1):,.0f}x); refused "
+                "before it fills the memory. Expected a compressed CSV/JSON export "
+                f"(at most {_mb(max_expanded)} and {MAX_RATIO}x its compressed size). Fix: "
+                "check the archive (gzip -l / unzip -l); split a genuine large export into "
+                "smaller files (e.g. one per day or month) and pass them all.")
+        parts.append(chunk)
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def _zip_member(path: Path, label: str, compressed: int, max_expanded: int
+                ) -> tuple[bytes, str]:
+    with zipfile.ZipFile(path) as zf:
         names = [n for n in zf.namelist() if not n.endswith("/")]
         if len(names) != 1:
             raise DataError(f"{label}: zip archive holds {len(names)} files {names[:5]}; "
                             "expected exactly one CSV (as data.binance.vision ships them). "
                             "Fix: unzip it and pass the CSV files themselves.")
-        return zf.read(names[0]), f"{label}:{names[0]}"
+        with zf.open(names[0]) as fh:  # streamed: the declared size may lie
+            return _bounded(fh, f"{label}:{names[0]}", compressed, max_expanded), \
+                f"{label}:{names[0]}"
 
 
 def read_csv(raw: bytes, label: str, header: bool) -> pd.DataFrame:
@@ -221,7 +262,7 @@ def timestamp_column(ns: np.ndarray) -> pd.Series:
 
 
 def finish_bars(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, list[str], int]:
-    """Our bar schema, checked by :func:`backtest.validation.validate_bars` (gaps allowed and
+    """Our bar schema, checked by :func:`backtest.data.validation.validate_bars` (gaps allowed and
     reported). Returns ``(bars, notes, interval_ns)``; nothing is repaired in ``bars``."""
     out = pd.DataFrame({"timestamp": timestamp_column(frame["timestamp"].to_numpy())})
     for c in BAR_COLUMNS:
@@ -235,7 +276,7 @@ def finish_bars(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, list[str
 
 
 def finish_funding(frame: pd.DataFrame, label: str) -> tuple[pd.DataFrame, list[str], int]:
-    """Our funding schema, checked by :func:`backtest.validation.validate_funding`."""
+    """Our funding schema, checked by :func:`backtest.data.validation.validate_funding`."""
     out = pd.DataFrame({"timestamp": timestamp_column(frame["timestamp"].to_numpy()),
                         "rate": frame["rate"].to_numpy(dtype=np.float64)})
     t = v.to_table(out, label, ("rate",))
