@@ -89,6 +89,18 @@ by_reason = r.trades.groupby("exit_reason")["pnl"].agg(["count", "sum", "mean"])
 by_reason
 
 # %% [markdown]
+# Month by month: the returns grid, the PnL of each trade by exit reason, and what funding
+# and fees cost (their drag is a share of the month's mean equity). The same numbers are
+# tables: `r.monthly_returns()`, `r.drawdown_periods()`, `r.exit_breakdown()`,
+# `r.costs_by_month()`.
+
+# %%
+r.plot_analysis()
+
+# %%
+r.drawdown_periods(3)
+
+# %% [markdown]
 # ## A report to share
 #
 # `r.report(path)` writes one self-contained HTML page: the figure, monthly returns,

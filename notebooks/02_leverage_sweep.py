@@ -81,8 +81,8 @@ best_run.plot()
 # %% [markdown]
 # ## Leverage against return and drawdown
 #
-# The median over the other levels (stop, margin mode) and its 10–90 % band: return rises
-# with leverage only while the drawdown still leaves something to compound.
+# One line per stop × margin mode: return rises with leverage only while the drawdowns still
+# leave something to compound; from 10× on, every line ends near −100 %.
 
 # %%
 s.leverage_curve("total_return")
@@ -91,8 +91,10 @@ s.leverage_curve("total_return")
 s.leverage_curve("max_drawdown")
 
 # %% [markdown]
-# **Answer.** By total return the sweep crowns the row printed above; by Sharpe a far lower
-# leverage wins. The top-return row lived through the drawdown printed above and came
-# within the printed distance of liquidation — one different week and it would be in the
-# liquidated group. Read a sweep by several metrics, with `n_liquidations`, `ruined`,
+# **Answer.** By total return the sweep crowns a low leverage without a stop (the row
+# printed above: about +25 % over six years, after a 42 % drawdown); by Sharpe an even lower
+# leverage wins. What the single best row hides is the rest of the table: every leverage
+# from 10× up lost nearly everything whatever the stop, seven combinations were liquidated
+# at least once and one was ruined — and a ruined row, however good its path before, is
+# ranked last. Read a sweep by several metrics, with `n_liquidations`, `ruined`,
 # `max_drawdown` and `min_liq_distance` beside them.

@@ -435,7 +435,9 @@ class _Run:
             value = None
         q = size if kind == "qty" else size_for_notional(inst, value, price)
         q = round_lot(inst, q)
-        if not q > 0.0:
+        # semantics "Sizing": below the instrument's minimum order (one lot; 1e-8 units
+        # without lots) is size_zero, so a liquidation's dust cannot keep trading.
+        if not q >= ((inst.get("lot_size") or 0.0) or 1e-8):
             self.event(t, "size_zero")
             return
         entry_value = notional(inst, q, price)

@@ -111,3 +111,37 @@ def test_a_report_names_its_files_not_the_authors_folders(tmp_path):
     text = r.report(str(tmp_path / "r.html")) and (tmp_path / "r.html").read_text()
     folder = str(bt.sample_path("binance_btcusdt_perp_1h").parent)
     assert folder not in text and "binance_btcusdt_perp_1h.parquet" in text
+
+
+def test_sweep_figures_state_their_units(crash):
+    m, entries = crash
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = bt.sweep(m, entries=entries, leverage=[1, 2, 5], stop_loss=[None, 0.05],
+                     size=0.2, progress=False)
+    fig = s.leverage_curve("total_return")
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("leverage (×)")
+    assert ax.get_ylabel() == "total_return (fraction; 1 = +100 %)"
+    plt.close(fig)
+    fig = s.heatmap("final_equity")
+    assert fig.axes[0].get_ylabel() == "stop_loss (fraction of entry)"
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["data", "check", "--help"],
+                                  ["run", "--help"], ["sweep", "--help"]])
+def test_cli_help_points_inside_the_repository(argv, capsys):
+    main(argv)
+    text = capsys.readouterr().out
+    assert "SPEC" not in text and "../shared" not in text
+
+
+def test_python_310_gets_tomli():
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    deps = project["project"]["dependencies"]
+    assert any(d.replace(" ", "").startswith("tomli") and "python_version<'3.11'" in
+               d.replace(" ", "").replace('"', "'") for d in deps), deps

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 # Figures each notebook shows (display_data / execute_result with image/png).
-MIN_IMAGES = {"01_quickstart": 1, "02_leverage_sweep": 3, "03_mark_vs_last": 1,
+MIN_IMAGES = {"01_quickstart": 2, "02_leverage_sweep": 3, "03_mark_vs_last": 1,
               "04_cross_vs_isolated": 4, "05_perpetual_future_spot": 1}
 
 
@@ -140,7 +140,9 @@ def test_quickstart_answers_its_question(monkeypatch):
     assert r.params["leverage"] == 3 and r.params["size"] == 0.1
     assert r.stats["n_liquidations"] == 0 and r.stats["n_stops"] > 0
     assert ns["report_path"].stat().st_size > 10_000
-    assert figures(ns) == 1
+    assert figures(ns) == 2                      # the run, the analysis
+    assert ns["r"].drawdown_periods(1)["depth"].iloc[0] == pytest.approx(
+        ns["max_drawdown"])                      # the deepest period is the max drawdown
 
 
 def test_leverage_sweep_shows_what_the_best_row_hides(monkeypatch):
@@ -150,7 +152,11 @@ def test_leverage_sweep_shows_what_the_best_row_hides(monkeypatch):
     assert by_sharpe.index[0] != by_return.index[0]
     lev = list(by_sharpe.index.names).index("leverage")
     assert by_sharpe.index[0][lev] < by_return.index[0][lev]    # "a far lower leverage"
-    assert ns["n_liquidated"] > 0
+    assert (ns["n_liquidated"], ns["n_ruined"]) == (7, 1)          # the answer's numbers
+    assert round(by_return["total_return"].iloc[0], 2) == 0.25
+    assert round(by_return["max_drawdown"].iloc[0], 2) == 0.42
+    lev = ns["s"].stats.index.get_level_values("leverage")
+    assert (ns["s"].stats["total_return"][lev >= 10] < -0.8).all()   # "from 10x up"
     assert ns["best_run"].stats["total_return"] == pytest.approx(
         by_return["total_return"].iloc[0])
     assert figures(ns) == 3

@@ -35,9 +35,19 @@ def test_the_quickstart_runs_and_its_claims_hold(capsys):
             warnings.simplefilter("ignore")  # the README's data warnings are its own
             for block in python_blocks():
                 exec(compile(block, str(README), "exec"), namespace)
+                if "s.best(" in block:          # the first sweep, before `s` is reused
+                    ranked = namespace["s"].best("sharpe", n=len(namespace["s"]))
+                    first_sweep = namespace["s"]
     finally:
         os.chdir(here)
     assert "36200.0" in capsys.readouterr().out          # the calc line's comment
+    # The sweep (issue 12): the run's sizing carried over, a survivor ranked first, ruined
+    # rows (if any) after every survivor, ruin and liquidations shown beside the metric.
+    assert (first_sweep.params["size"] == namespace["careful"]["size"]).all()
+    assert list(ranked.columns[:3]) == ["sharpe", "ruined", "n_liquidations"]
+    assert not ranked["ruined"].iloc[0]
+    flags = ranked["ruined"].to_numpy()
+    assert not (flags[:-1] & ~flags[1:]).any()
     # The carry-trade paragraph: isolated liquidates the short perpetual at every leverage
     # tried, cross survives at every leverage with the final equity quoted.
     stats = namespace["s"].stats

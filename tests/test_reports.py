@@ -180,7 +180,7 @@ def test_plot_sweep_picks_heatmap_leverage_curve_or_bars(grid, sweep_market, ent
     fig = plotting.plot_sweep(grid, ["total_return", "sharpe"])
     assert isinstance(fig, Figure)
     heat = [ax for ax in fig.axes if ax.images]
-    assert len(heat) == 2 and heat[0].get_xlabel() == "leverage"
+    assert len(heat) == 2 and heat[0].get_xlabel() == "leverage (×)"
     assert heat[0].images[0].get_array().shape == (2, 3)  # stop_loss rows x leverage columns
 
     lev = bt.sweep(sweep_market, entries=entries, leverage=[1, 2, 5], progress=False)
@@ -216,7 +216,7 @@ def test_portfolio_report_is_complete_and_atomic(isolated, tmp_path: Path) -> No
     assert os.listdir(path.parent) == ["portfolio.html"]  # no temporary file left
     raw = path.read_text(encoding="utf-8")
     assert raw.startswith("<!DOCTYPE html>") and raw.rstrip().endswith("</html>")
-    assert raw.count("data:image/png;base64,") == 1 and "<script" not in raw
+    assert raw.count("data:image/png;base64,") == 2 and "<script" not in raw  # + analysis
     text = _text(path)
     for key in STAT_NAMES:
         assert f">{key}<" in text
@@ -229,7 +229,8 @@ def test_portfolio_report_is_complete_and_atomic(isolated, tmp_path: Path) -> No
     assert "<th class='l'>market</th>" in text  # trades carry their market
     assert f"{len(isolated.trades)} trades." in text
     assert "Events by market and kind" in text and "isolated margin:" in text
-    assert text.count("<h3>") == 2 and "<h3>BTC</h3>" in text and "<h3>ETH</h3>" in text
+    data = text.split("<h2>Data</h2>")[1]     # one data section per market
+    assert data.count("<h3>") == 2 and "<h3>BTC</h3>" in data and "<h3>ETH</h3>" in data
     # The liquidation is in the trades table with its market.
     assert re.search(r"<td class='l'>BTC</td>(?:(?!</tr>).)*<td class='l'>liquidation</td>",
                      text)

@@ -84,12 +84,23 @@ from backtest.kernels.records import (
     SIZE_RISK,
 )
 
+# The smallest order of an instrument without lot rounding (lot_size = 0): 1e-8 of a unit
+# (a satoshi of a coin), the finest quantity exchanges book.
+MIN_ORDER_UNITS = 1e-8
+
+
+@njit(cache=True, nogil=True)
+def min_order(inst):
+    """The smallest size an entry may have: one lot, or :data:`MIN_ORDER_UNITS` units."""
+    lot = inst[I_LOT]
+    return lot if lot > 0.0 else MIN_ORDER_UNITS
+
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def entry_size(p, price, fee_rate, wallet, inst):
     """Size (base units or contracts) for an entry at ``price`` with ``wallet`` free funds
     (account currency), by ``size_type`` (docs/semantics.md "Sizing"), rounded down to the
-    lot. May be <= 0 (the caller records ``size_zero``)."""
+    lot. May be below :func:`min_order` (the caller records ``size_zero``)."""
     settle = int(inst[I_SETTLEMENT])
     cs = inst[I_CONTRACT_SIZE]
     leverage = p[P_LEVERAGE]
@@ -130,7 +141,9 @@ def open_position(st, p, t, side, price, is_limit, hours, bar, inst, tiers, even
     settle = int(inst[I_SETTLEMENT])
     cs = inst[I_CONTRACT_SIZE]
     q = entry_size(p, price, fee_rate, wallet, inst)
-    if not (q > 0.0):
+    if not (q >= min_order(inst)):
+        # Below the smallest order the instrument takes (one lot): the dust a liquidation
+        # leaves must not keep opening satoshi-sized trades (docs/semantics.md "Sizing").
         record_event(st, events, t, int(EV_SIZE_ZERO), q)
         return
     value = notional(settle, q, price, cs)

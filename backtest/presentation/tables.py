@@ -194,3 +194,22 @@ def stats_html(stats: pd.Series, currency: str | None = None) -> str:
     return ("<table class='bt-table'><thead><tr><th style='text-align:left'>stat</th>"
             f"<th style='text-align:right'>value</th></tr></thead><tbody>{''.join(rows)}"
             "</tbody></table>")
+
+
+_UNITS = {"leverage": "×", "stop_loss": "fraction of entry", "take_profit": "fraction of entry",
+          "trailing_stop": "fraction", "size": "per size_type", "n_trades": "count",
+          "n_liquidations": "count", "n_stops": "count", "n_ambiguous": "count",
+          "sharpe": "annualised, log returns", "sortino": "annualised, log returns",
+          "calmar": "ratio", "profit_factor": "ratio"}
+
+
+def axis_label(name: str, currency: str = "account currency") -> str:
+    """An axis label with its unit: ``total_return (fraction; 1 = +100 %)``,
+    ``final_equity (USDT)``, ``leverage (×)``, ``sharpe (annualised, log returns)``."""
+    if name in _UNITS:
+        unit = _UNITS[name]
+    elif name in FRACTION_COLUMNS:
+        unit = "fraction; 1 = +100 %" if name in SIGNED_COLUMNS else "fraction"
+    else:
+        unit = currency if name in MONEY_COLUMNS else None
+    return f"{name} ({unit})" if unit else name

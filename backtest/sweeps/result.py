@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from backtest.kernels.stats import STAT_NAMES
-from backtest.presentation.tables import StatsFrame, text_table
+from backtest.presentation.tables import StatsFrame, axis_label, text_table
 from backtest.simulation.params import RUN_DEFAULTS
 from backtest.simulation.run import run
 
@@ -250,10 +250,10 @@ class SweepResult:
         image = ax.imshow(data, aspect="auto", origin="lower", cmap="viridis")
         ax.set_xticks(range(data.shape[1]), [_label(v) for v in table.columns])
         ax.set_yticks(range(data.shape[0]), [_label(v) for v in table.index])
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
+        ax.set_xlabel(axis_label(x))
+        ax.set_ylabel(axis_label(y))
         ax.set_title(f"{metric} ({agg} over other levels)" if len(self.names) > 2 else metric)
-        fig.colorbar(image, ax=ax, label=metric)
+        fig.colorbar(image, ax=ax, label=axis_label(metric))
         return fig
 
     def leverage_curve(self, metric: str = "total_return", where: Mapping[str, Any] | None
@@ -289,8 +289,8 @@ class SweepResult:
                             np.nanpercentile(values, 90, axis=0), alpha=0.3, label="10-90 %")
             ax.legend(fontsize="small")
         ax.set_xscale("log")
-        ax.set_xlabel("leverage")
-        ax.set_ylabel(metric)
+        ax.set_xlabel(axis_label("leverage") + ", log scale")
+        ax.set_ylabel(axis_label(metric))
         ax.set_title(f"{metric} by leverage")
         return fig
 

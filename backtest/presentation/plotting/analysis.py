@@ -82,12 +82,15 @@ def _costs_panel(ax: Axes, result: Any, account: str) -> None:
     ax.set_title("Funding and fees over time", fontsize=9)
 
 
-def plot_analysis(result: Any, figsize: tuple[float, float] = (12.0, 8.0)) -> Figure:
+def plot_analysis(result: Any, figsize: tuple[float, float] | None = None) -> Figure:
     """Monthly returns grid, trade PnL distribution by exit reason (liquidations in red),
-    and funding and fees per month with their drag on equity; a pyplot-managed Figure."""
+    and funding and fees per month with their drag on equity; a pyplot-managed Figure.
+    The grid's height grows with the number of years (``figsize`` overrides)."""
     account = result.account_currency
-    fig = new_figure(figsize, layout="constrained")
-    grid = fig.add_gridspec(2, 2, height_ratios=(1.2, 1.0))
+    years = result.index[-1].year - result.index[0].year + 1
+    grid_height = min(0.45 * years + 1.2, 5.0)
+    fig = new_figure(figsize or (12.0, grid_height + 4.0), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=(grid_height, 4.0))
     _monthly_panel(fig.add_subplot(grid[0, :]), result)
     _pnl_panel(fig.add_subplot(grid[1, 0]), result, account)
     _costs_panel(fig.add_subplot(grid[1, 1]), result, account)

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from backtest.presentation.plotting.common import new_figure
+from backtest.presentation.tables import axis_label
 
 __all__ = ["SWEEP_METRICS", "plot_sweep", "sweep_figure_kind"]
 
@@ -61,8 +62,8 @@ def _sweep_bars(ax: Axes, sweep: Any, metric: str, level: str) -> None:
     ax.set_xticks(range(len(table)), [str(v) for v in table.index],
                   rotation=45 if len(table) > 8 else 0, ha="right" if len(table) > 8 else "center")
     ax.axhline(0.0, color="0.45", lw=0.6)
-    ax.set_xlabel(level)
-    ax.set_ylabel(metric)
+    ax.set_xlabel(axis_label(level))
+    ax.set_ylabel(axis_label(metric))
     others = len(sweep.names) > 1
     ax.set_title(f"{metric}{' (mean over other levels)' if others else ''}", fontsize=9)
 

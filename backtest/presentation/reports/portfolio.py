@@ -15,6 +15,7 @@ import pandas as pd
 
 from backtest.atomic import write_atomic
 from backtest.presentation.plotting import figure_png, plot_portfolio
+from backtest.presentation.reports.analysis import analysis_html
 from backtest.presentation.reports.html import (
     data_sections,
     esc,
@@ -87,6 +88,7 @@ def portfolio_report_html(result: Any, title: str | None = None, png: bytes | No
             f"{img(png, 'portfolio figure')}"
             f"<h2>Statistics (combined equity)</h2>{stats_table(result.stats, currency)}"
             f"<h2>P&amp;L by market</h2>{_pnl_by_market_table(result, currency)}"
+            f"{analysis_html(result)}"
             f"<h2>Trades</h2>{wide(trades_table(result))}"
             f"<h2>Events by market and kind</h2>{_portfolio_events_table(result)}"
             f"<h2>Parameters</h2>{params_table(prm)}"
@@ -99,7 +101,8 @@ def write_portfolio_report(result: Any, path: str | os.PathLike[str], title: str
     """Write a portfolio's self-contained HTML report to ``path`` (atomically).
 
     Contents: the :func:`~backtest.plotting.plot_portfolio` figure, the stats of the
-    combined equity, ``pnl_by_market`` with a total row, the trades with their market
+    combined equity, ``pnl_by_market`` with a total row, the analysis (monthly returns,
+    drawdown periods, exits by reason, costs; ``reports.analysis``), the trades with their market
     (first and last ``report.TRADE_ROWS``), events counted by market and kind (simulation
     and data), the parameters, and one data section per market. ``plot_kwargs`` go to
     ``plot_portfolio``.
