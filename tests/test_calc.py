@@ -228,7 +228,7 @@ def test_needs_leverage_or_wallet() -> None:
 
 
 def test_leverage_above_the_tier_maximum() -> None:
-    with pytest.raises(ValueError, match=r"above the maximum 125x.*SPEC §11"):
+    with pytest.raises(ValueError, match=r"above the maximum 125x.*Fix: leverage <= "):
         calc.liquidation_price(40_000, "long", leverage=150, instrument="binance")
     with pytest.raises(ValueError, match="above the maximum 200x"):
         calc.liquidation_price(40_000, "long", leverage=250)  # simple: 1/0.5 %

@@ -186,7 +186,7 @@ def _check_leverage(func: str, inst: Instrument, lev: float, value: float, entry
         if lev > limit * (1.0 + 1e-12):
             raise ValueError(f"calc.{func}: leverage={lev:g} is above the maximum {limit:g}x of "
                              f"{inst.symbol} at a notional of {value:g} "
-                             f"{inst.account_currency} (SPEC §11). Fix: leverage <= {limit:g}.")
+                             f"{inst.account_currency}. Fix: leverage <= {limit:g}.")
     if isolated and ((side > 0 and price >= entry) or (side < 0 and price <= entry)):
         raise ValueError(f"calc.{func}: at leverage={lev:g} the maintenance margin exceeds the "
                          f"margin: the position would be liquidated at entry. Fix: lower the "

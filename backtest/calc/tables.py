@@ -75,7 +75,7 @@ def liquidation_table(entry: float, side: str, *, leverage: float | None = None,
         rows.append(("distance to liq.", f"{abs(e - liq) / e:.2%} of entry "
                                          f"({'down' if s > 0 else 'up'})"))
     rows.append(("exposure / margin", f"{value / w:.2f}x" if w > 0 else "n/a (no margin)"))
-    return _table("Liquidation (SPEC §3; prices in quote currency)", rows)
+    return _table("Liquidation (prices in quote currency; rules in docs/semantics.md)", rows)
 
 
 def funding_table(rate: float, interval_hours: float = 8.0, notional: float = 10_000.0) -> str:
@@ -96,4 +96,4 @@ def funding_table(rate: float, interval_hours: float = 8.0, notional: float = 10
         ("per day", _fmt(per_interval * 24.0 / hours, 4)),
         ("annualised", f"{annualised_funding(r, hours):.2%} of notional (365 days, simple)"),
     ]
-    return _table("Funding (SPEC §6; paid by a long, received by a short)", rows)
+    return _table("Funding (paid by a long, received by a short; docs/semantics.md)", rows)

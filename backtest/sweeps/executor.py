@@ -142,8 +142,11 @@ def _chunk_result(future: Any, lo: int, hi: int, n_stats: int) -> np.ndarray:
 
 
 def progress_bar(show: bool, total: int) -> Any:
-    if not show:
+    """A tqdm bar over ``total`` combinations that appears only once the sweep has run
+    ``PROGRESS_AFTER_S`` seconds (whatever an estimate said beforehand); None when
+    ``show`` is false or there is nothing to run."""
+    if not show or total <= 0:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="comb", desc="sweep")
+    return tqdm(total=total, unit="comb", desc="sweep", delay=PROGRESS_AFTER_S)

@@ -42,7 +42,6 @@ from backtest.simulation.compile_notice import SECONDS, notify_compiling
 from backtest.simulation.params import SIGNAL_NAMES, encode
 from backtest.simulation.portfolio import PortfolioInputs
 from backtest.sweeps.executor import (
-    PROGRESS_AFTER_S,
     chunk_done,
     dask_client,
     gather_chunks,
@@ -59,10 +58,8 @@ from backtest.sweeps.grid import (
 from backtest.sweeps.result import SweepResult
 from backtest.sweeps.store import open_store, todo_ranges
 
-# Seconds per bar × market × combination on one core (benchmarks/bench_sweep.py
-# --portfolio), to decide whether a progress bar is worth showing (bench_portfolio.py:
-# ~3.5e-8 wall on 2 loaded vCPUs with the combinations-inner kernel).
-_EST_SECONDS_PER_BAR = 5e-8
+# Combinations per thread below which a local sweep runs in one pass.
+_PASS_COMBOS = 64
 _MAX_WARNINGS_SHOWN = 3
 # Combinations per thread between two saves to a store= directory.
 _STORE_CHUNK = 8
@@ -120,13 +117,14 @@ def _execute(markets: Mapping[str, Any], inputs: PortfolioInputs, combos: list,
         chunk = chunk_size_for(chunk_size, len(combos), threads)
     elif client is not None:
         chunk = max(1, -(-len(combos) // (4 * threads)))     # ~4 tasks per worker thread
-    else:   # one pass; with a store, a chunk of combinations is saved at a time
-        chunk = len(combos) if saved is None else _STORE_CHUNK * threads
+    elif saved is None:   # ~10 passes, so that a long sweep's progress bar advances; a
+        # small one in one pass (each pass walks every bar once)
+        chunk = min(len(combos), max(_PASS_COMBOS * threads, -(-len(combos) // 10)))
+    else:   # with a store, a chunk of combinations is saved at a time
+        chunk = _STORE_CHUNK * threads
     ranges = todo_ranges(done, chunk)
-    first = next(iter(markets.values()))
     n_todo = len(combos) - int(done.sum())
-    estimate = _EST_SECONDS_PER_BAR * first.n_bars * len(markets) * n_todo / threads
-    bar = progress_bar(progress and estimate > PROGRESS_AFTER_S, n_todo)
+    bar = progress_bar(progress, n_todo)
     finished = chunk_done(saved, bar, stats)
 
     started = time.perf_counter()

@@ -150,6 +150,10 @@ class SweepResult:
         for "no stop").
         """
         self._check_metric(metric, "best")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"best(): n is how many rows to return, a whole number >= 1; got "
+                             f"{n!r}. Fix: e.g. best({metric!r}, n=5); for every row in "
+                             f"ranked order use best({metric!r}, n=len(sweep)).")
         pos = self._ranking(metric, ascending, include_ruined)[: int(n)]
         first = [metric] + [c for c in RANKING_COLUMNS if c != metric]
         columns = first + [c for c in STAT_NAMES if c not in first]

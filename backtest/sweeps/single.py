@@ -33,7 +33,6 @@ from backtest.simulation.arrays import (
 from backtest.simulation.compile_notice import SECONDS, notify_compiling
 from backtest.simulation.params import SIGNAL_NAMES, prepare_signal
 from backtest.sweeps.executor import (
-    PROGRESS_AFTER_S,
     chunk_done,
     dask_client,
     gather_chunks,
@@ -50,10 +49,6 @@ from backtest.sweeps.grid import (
 )
 from backtest.sweeps.result import SweepResult
 from backtest.sweeps.store import open_store, todo_ranges
-
-# Seconds per bar-combination on one core, to decide whether a progress bar is worth
-# showing: a heavy case (hourly bars, frequent signals; benchmarks/README.md) is ~5 ns.
-_EST_SECONDS_PER_BAR_COMBO = 5e-9
 
 
 def sweep_single(market: Any, entries: Any = None, exits: Any = None, short_entries: Any = None,
@@ -105,8 +100,7 @@ def _execute(market: Any, client: Any, plan: Plan, arrays: tuple, stats: np.ndar
     done = np.zeros(plan.n_combos, dtype=bool) if saved is None else saved.read_into(stats)
     ranges = todo_ranges(done, chunk)
     n_todo = plan.n_combos - int(done.sum())
-    estimate = _EST_SECONDS_PER_BAR_COMBO * market.n_bars * n_todo / threads
-    bar = progress_bar(progress and estimate > PROGRESS_AFTER_S, n_todo)
+    bar = progress_bar(progress, n_todo)
     finished = chunk_done(saved, bar, stats)
 
     started = time.perf_counter()
