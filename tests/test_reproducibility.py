@@ -314,8 +314,8 @@ def test_fingerprint_is_the_same_for_the_same_inputs_however_given(small, tmp_pa
     as_lists = {k: v.tolist() for k, v in sig.items()}
     assert fp(m, **as_series, leverage=10.0) == base
     assert fp(m, **as_lists, leverage=np.float64(10)) == base
-    assert fp(m, **sig) == base                               # 10 is the default
-    assert fp(m, **sig, stop_loss=None, margin_mode="isolated", fees=None) == base
+    assert fp(m, **sig) == fp(m, **sig, leverage=1.0) != base  # 1x is the default
+    assert fp(m, **sig, leverage=10, stop_loss=None, margin_mode="isolated", fees=None) == base
     path = tmp_path / "bars.parquet"                          # same data, via Parquet:
     make_frames(200, 40_000.0, 7)[0].reset_index().to_parquet(path)
     again = load_small(path)                                  # another object and source

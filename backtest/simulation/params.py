@@ -19,7 +19,7 @@ from backtest.checks import finite_number, user_stacklevel
 from backtest.kernels import records as R
 
 RUN_DEFAULTS: dict[str, Any] = {
-    "leverage": 10.0,
+    "leverage": 1.0,
     "margin_mode": "isolated",
     "size": 1.0,
     "size_type": "margin",
