@@ -301,3 +301,28 @@ def test_safe_leverage_on_the_crash() -> None:
     assert got.loc["long", "next_p_liquidation"] > 0.05
     assert got.loc["short", "safe_leverage"] == 20.0
     assert np.isnan(got.loc["short", "next_leverage"])
+
+
+def test_cli_risk_prints_the_table_and_writes_the_files(tmp_path, capsys) -> None:
+    from backtest.cli.main import main
+
+    m = crash_market(60, 30)
+    bars = m.bars.reset_index()
+    bars.to_parquet(tmp_path / "bars.parquet")
+    config = tmp_path / "crash.toml"
+    config.write_text(
+        '[market]\nbars = "bars.parquet"\nfunding = 0\n'
+        'instrument = { mmr = 0.005, taker_fee = 0.0, maker_fee = 0.0 }\n'
+        '[risk]\nhorizon = "10h"\nside = ["long", "short"]\nthreshold = 0.05\n'
+        '[params]\nleverage = [2, 4, 5, 10]\n')
+    assert main(["risk", str(config), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "p_liquidation" in out
+    assert "safe leverage (long): 4x" in out
+    for name in ("risk_table.csv", "survival.csv", "risk.png", "report.html"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    table = pd.read_csv(tmp_path / "out" / "risk_table.csv", index_col=[0, 1])
+    assert table.loc[("long", 5), "p_liquidation"] == pytest.approx(9 / 51)
+    config.write_text(config.read_text().replace("[risk]\n", "[risk]\nhorizn = 1\n"))
+    assert main(["risk", str(config)]) == 2
+    assert "[risk].horizn: unknown key. Did you mean 'horizon'?" in capsys.readouterr().err

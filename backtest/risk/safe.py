@@ -39,11 +39,22 @@ def safe_leverage(market: Any, horizon: Any = "30D", threshold: float = 0.05,
     levels = sorted(float(x) for x in leverage)
     sides = [side] if isinstance(side, str) else list(side)
     result = leverage_risk(market, leverage=levels, horizon=horizon, side=sides, **kwargs)
+    return safe_rows(result, threshold)
+
+
+def safe_rows(result: Any, threshold: float) -> pd.DataFrame:
+    """The ``safe_leverage`` frame from a holding-mode rolling ``RiskResult`` whose only
+    listed parameters are side and leverage (one row per side)."""
+    others = [n for n in result.table.index.names if n not in ("side", "leverage")]
+    if others or not result.hold_mode:
+        raise ValueError(f"safe_leverage: needs a result holding one position per window with "
+                         f"only side and leverage listed; this one lists {others} "
+                         f"{'' if result.hold_mode else 'and runs signals'}.")
     tab = result.table.reset_index()
     if "side" not in tab:
-        tab["side"] = sides[0]
+        tab["side"] = result.sides[0]
     rows = []
-    for s in sides:
+    for s in result.sides:
         part = tab[tab["side"] == s].sort_values("leverage")
         ok = (part["p_liquidation"] < threshold).to_numpy()
         n_ok = len(ok) if ok.all() else int(np.argmin(ok))
@@ -55,7 +66,8 @@ def safe_leverage(market: Any, horizon: Any = "30D", threshold: float = 0.05,
                      "next_leverage": np.nan if nxt is None else nxt["leverage"],
                      "next_p_liquidation": np.nan if nxt is None else nxt["p_liquidation"],
                      "horizon": result.horizon, "threshold": threshold,
-                     "n_windows": int(part["n_windows"].iloc[0])})
+                     "n_windows": int(part.iloc[0, list(part.columns).index(
+                         "n_windows" if "n_windows" in part else "n_paths")])})
     frame = pd.DataFrame(rows).set_index("side")
     frame.attrs["result"] = result
     return frame

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -70,6 +71,7 @@ def _vs_leverage(ax: Axes, table: pd.DataFrame, column: str, band: Sequence[str]
                             np.where(np.isfinite(hi), hi, np.nan), alpha=0.15)
     if (table.reset_index()["leverage"].astype(float) > 0).all():
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
     ax.set_xlabel("leverage")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
