@@ -39,6 +39,12 @@ Bootstrap: ``src`` int64[n_paths, horizon] the historical bar behind each path b
 Memory: the state rows of one chunk (``cap * n_combos`` rows, ``cap`` the most windows of
 the chunk alive at one bar) plus the output; never bars x columns.
 
+Speed: a held position on a bar where nothing can happen (``_quiet``: no level reached by
+the bar's extremes, no order, no signal, not the last bar) takes ``_held_quietly``: what
+``step_bar`` does on such a bar (funding settled by ``step.settle_funding``, the trailing
+reference moved, ``stats.update_bar_stats``, the ruin test), without the event logic. The
+block works on borrowed (reference-count free) views of its arrays (``_borrowed``).
+
 Early exit: a column that is flat with nothing left to happen (ruined, or holding mode after
 its position closed) stops calling ``step_bar``: its remaining bars can only fold a zero
 return into the running statistics, which ``stats.update_bar_stats`` does for all of them at
@@ -49,7 +55,8 @@ Imports numpy, numba and kernels only.
 """
 
 import numpy as np
-from numba import njit
+from numba import carray, config, njit, types
+from numba.extending import intrinsic
 
 from backtest.kernels.records import (
     FILL_CLOSE,
@@ -102,6 +109,34 @@ A_DONE, A_LIQ_BAR, A_STOP_BAR = 0, 1, 2
 N_AUX = 3
 N_PRICES = 8            # M_OPEN..M_MARK_CLOSE: the columns a bootstrap block rescales
 _ENTRIES = SIG_ENTRY | SIG_SHORT_ENTRY
+
+
+@intrinsic
+def _address_as(typingctx, address, like):
+    """An integer address as a pointer to the dtype of the array ``like``."""
+    sig = types.CPointer(like.dtype)(types.intp, like)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _borrowed(a):
+    """``a`` (C-contiguous) seen through a view without a reference count.
+
+    Numba increments and decrements an array's reference count (atomic instructions) each
+    time the array, or a row view of it, is passed to a function; per column-bar that is
+    dozens of atomics, more than the bar's arithmetic. Views of a view without a meminfo
+    have none either. ``a`` must outlive the view: every caller keeps it in its frame.
+    """
+    return carray(_address_as(a.ctypes.data, a), a.shape)
+
+
+if config.DISABLE_JIT:  # plain Python: no pointers
+    def _borrowed(a):  # noqa: F811
+        return a
 
 
 @njit(cache=True, nogil=True)
@@ -262,6 +297,20 @@ def rolling_block(params, hold, md, inst, tiers, signals, bar_ns, starts, ends, 
     ks = np.empty(n_c, dtype=np.int64)
     for c in range(n_c):
         ks[c] = int(params[c, P_SIGNAL_SET])
+    return _rolling_chunks(_borrowed(params), _borrowed(hold), _borrowed(md), _borrowed(inst),
+                           _borrowed(tiers), _borrowed(signals), bar_ns, _borrowed(starts),
+                           _borrowed(ends), _borrowed(bounds), cap, block, n_blocks,
+                           _borrowed(out), _borrowed(state), _borrowed(aux), _borrowed(bar),
+                           _borrowed(first), _borrowed(stats), _borrowed(backup),
+                           _borrowed(trades), _borrowed(events), _borrowed(ks))
+
+
+@njit(cache=True, nogil=True)
+def _rolling_chunks(params, hold, md, inst, tiers, signals, bar_ns, starts, ends, bounds, cap,
+                    block, n_blocks, out, state, aux, bar, first, stats, backup, trades, events,
+                    ks):
+    """``rolling_block``'s loop on borrowed views of its arrays."""
+    n_c = params.shape[0]
     for i in range(block, bounds.shape[0], n_blocks):
         w_lo = bounds[i, 0]
         w_hi = bounds[i, 1]
@@ -331,7 +380,6 @@ def paths_block(params, hold, md, inst, tiers, signals, bar_ns, src, scale, hour
     params = params.copy()
     hold = hold.copy()
     n_c = params.shape[0]
-    horizon = src.shape[1]
     most = 0
     for i in range(block, bounds.shape[0], n_blocks):
         most = max(most, bounds[i, 1] - bounds[i, 0])
@@ -342,6 +390,19 @@ def paths_block(params, hold, md, inst, tiers, signals, bar_ns, src, scale, hour
     backup = np.empty(N_STATE)
     trades = np.empty(0)
     events = np.empty(0)
+    _path_chunks(_borrowed(params), _borrowed(hold), _borrowed(md), _borrowed(inst),
+                 _borrowed(tiers), _borrowed(signals), bar_ns, _borrowed(src),
+                 _borrowed(scale), _borrowed(hours), _borrowed(bounds), block, n_blocks,
+                 _borrowed(out), _borrowed(state), _borrowed(aux), _borrowed(bar),
+                 _borrowed(stats), _borrowed(backup), _borrowed(trades), _borrowed(events))
+
+
+@njit(cache=True, nogil=True)
+def _path_chunks(params, hold, md, inst, tiers, signals, bar_ns, src, scale, hours, bounds,
+                 block, n_blocks, out, state, aux, bar, stats, backup, trades, events):
+    """``paths_block``'s loop on borrowed views of its arrays."""
+    n_c = params.shape[0]
+    horizon = src.shape[1]
     for i in range(block, bounds.shape[0], n_blocks):
         p_lo = bounds[i, 0]
         p_hi = bounds[i, 1]
