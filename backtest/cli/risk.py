@@ -17,6 +17,7 @@ Prints the description and the table; writes ``risk_table.csv``, ``survival.csv`
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,23 @@ def risk_config(path: str | Path) -> tuple[C.Config, Any, pd.DataFrame | None]:
     return cfg, result, safe
 
 
+def _out_dir(out: str | None, config: str) -> Path:
+    """``--out`` or ``out/<config stem>``, as ``backtest run``/``sweep``; never a file."""
+    folder = Path(out) if out else Path("out") / Path(config).stem
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"--out {folder}: exists and is a file, not a folder; the results "
+                         "are several files. Fix: pass another --out folder.")
+    return folder
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """The library's warnings once each as ``backtest: warning: ...``."""
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"backtest: warning: {message}", file=sys.stderr)
+
+
 def _cmd_risk(args: argparse.Namespace) -> int:
-    from backtest.cli.main import _out_dir, _print_warnings, _write_all
+    from backtest.atomic import write_atomic
     from backtest.presentation.plotting.common import figure_png
     from backtest.presentation.reports.risk import risk_report_html
 
@@ -90,7 +106,7 @@ def _cmd_risk(args: argparse.Namespace) -> int:
                     "risk.png": figure_png(result.plot()),
                     "report.html": risk_report_html(result)}
     _print_warnings(caught)
-    written = _write_all(folder, payloads)
+    written = [write_atomic(folder / name, data) for name, data in payloads.items()]
     with pd.option_context("display.width", 200, "display.max_columns", 12):
         shown = result.table[[c for c in result.table.columns if c in SHOWN]]
         print(result.describe())

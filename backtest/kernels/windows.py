@@ -23,7 +23,8 @@ Contract (shapes, units, timing)
 ``bar_ns``  float, bar spacing in ns (annualisation in ``finalize_stats``).
 Rolling: ``starts``/``ends`` int64[n_windows], first and last bar (inclusive) of each
             window, ``starts`` strictly increasing, ``ends`` non-decreasing, ``ends > starts``.
-Bootstrap: ``src`` int64[n_paths, horizon] the historical bar behind each path bar and
+Bootstrap (``kernels/paths.py``, the same columns over resampled paths): ``src``
+            int64[n_paths, horizon] the historical bar behind each path bar and
             ``scale`` float64[n_paths, horizon] the factor applied to its eight prices
             (last and mark OHLC); funding and borrow columns are copied, the clock-hour
             columns come from ``hours`` float64[horizon, 2] (the path's own time index).
@@ -62,10 +63,8 @@ from backtest.kernels.records import (
     FILL_CLOSE,
     I_KIND,
     KIND_SPOT_MARGIN,
-    M_CLOSE,
     M_FUNDING_COUNT,
     M_HIGH,
-    M_HOURS_AFTER_OPEN,
     M_HOURS_IN_BAR,
     M_LOW,
     M_MARK_HIGH,
@@ -74,7 +73,6 @@ from backtest.kernels.records import (
     M_OPEN,
     M_PREV_CLOSE,
     N_BAR,
-    N_MARKET,
     N_STATE,
     P_FILL,
     P_INITIAL_CAPITAL,
@@ -348,80 +346,3 @@ def _rolling_chunks(params, hold, md, inst, tiers, signals, bar_ns, starts, ends
                 a += 1
             if a == b and b < w_hi and starts[b] > t:
                 t = starts[b]
-
-
-@njit(cache=True, nogil=True)
-def path_bar(bar, md, src, scale, hours, p, rel):
-    """Bar ``rel`` of bootstrap path ``p``: the historical bar ``src[p, rel]`` with its
-    eight prices times ``scale[p, rel]``, its funding/borrow columns as they are, the path's
-    clock hours and the previous path bar's close (NaN on the first bar)."""
-    s = src[p, rel]
-    f = scale[p, rel]
-    for j in range(N_PRICES):
-        bar[j] = md[s, j] * f
-    for j in range(N_PRICES, N_MARKET):
-        bar[j] = md[s, j]
-    bar[M_HOURS_IN_BAR] = hours[rel, 0]
-    bar[M_HOURS_AFTER_OPEN] = hours[rel, 1]
-    if rel > 0:
-        bar[M_PREV_CLOSE] = md[src[p, rel - 1], M_CLOSE] * scale[p, rel - 1]
-    else:
-        bar[M_PREV_CLOSE] = np.nan
-
-
-@njit(cache=True, nogil=True)
-def paths_block(params, hold, md, inst, tiers, signals, bar_ns, src, scale, hours, bounds,
-                block, n_blocks, out):
-    """Bootstrap paths: chunks ``block, block + n_blocks, ...`` of ``bounds`` (path ranges),
-    every path ``horizon = src.shape[1]`` bars long. See the module doc."""
-    # Block-local copies: shared arrays' reference counts would bounce between cores.
-    inst = inst.copy()
-    tiers = tiers.copy()
-    params = params.copy()
-    hold = hold.copy()
-    n_c = params.shape[0]
-    most = 0
-    for i in range(block, bounds.shape[0], n_blocks):
-        most = max(most, bounds[i, 1] - bounds[i, 0])
-    state = np.empty((most * n_c, N_STATE))
-    aux = np.empty((most * n_c, N_AUX))
-    bar = np.empty(N_BAR)
-    stats = np.empty(N_STATS)
-    backup = np.empty(N_STATE)
-    trades = np.empty(0)
-    events = np.empty(0)
-    _path_chunks(_borrowed(params), _borrowed(hold), _borrowed(md), _borrowed(inst),
-                 _borrowed(tiers), _borrowed(signals), bar_ns, _borrowed(src),
-                 _borrowed(scale), _borrowed(hours), _borrowed(bounds), block, n_blocks,
-                 _borrowed(out), _borrowed(state), _borrowed(aux), _borrowed(bar),
-                 _borrowed(stats), _borrowed(backup), _borrowed(trades), _borrowed(events))
-
-
-@njit(cache=True, nogil=True)
-def _path_chunks(params, hold, md, inst, tiers, signals, bar_ns, src, scale, hours, bounds,
-                 block, n_blocks, out, state, aux, bar, stats, backup, trades, events):
-    """``paths_block``'s loop on borrowed views of its arrays."""
-    n_c = params.shape[0]
-    horizon = src.shape[1]
-    for i in range(block, bounds.shape[0], n_blocks):
-        p_lo = bounds[i, 0]
-        p_hi = bounds[i, 1]
-        for p in range(p_lo, p_hi):
-            for c in range(n_c):
-                r = (p - p_lo) * n_c + c
-                _start_column(state[r], aux[r], params[c])
-        for rel in range(horizon):
-            for p in range(p_lo, p_hi):
-                base = (p - p_lo) * n_c
-                loaded = False
-                for c in range(n_c):
-                    r = base + c
-                    if aux[r, A_DONE] != 0.0:
-                        continue
-                    if not loaded:
-                        path_bar(bar, md, src, scale, hours, p, rel)
-                        loaded = True
-                    sig_prev, sig_now = _codes(hold[c], rel, signals, rel, p)
-                    _advance(rel, horizon, state[r], aux[r], params[c], hold[c], bar, sig_prev,
-                             sig_now, inst, tiers, bar_ns, stats, trades, events, out,
-                             p * n_c + c, backup)

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from backtest.kernels.windows import N_OUT, paths_block, rolling_block
+from backtest.kernels.paths import paths_block
+from backtest.kernels.windows import N_OUT, rolling_block
 
 # Columns (groups x parameter rows) per chunk: the chunk's state rows stay in cache.
 CHUNK_COLUMNS = 4096
