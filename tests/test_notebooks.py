@@ -77,7 +77,8 @@ def figures(namespace: dict) -> int:
 
 def test_there_are_walkthroughs_and_the_converter_finds_them():
     assert [p.name for p in SOURCES] == ["01_cross_vs_isolated.py",
-                                         "02_perpetual_future_spot.py"]
+                                         "02_perpetual_future_spot.py",
+                                         "06_leverage_risk.py"]
 
 
 @requires_sample_data
@@ -133,6 +134,19 @@ def test_perpetual_future_spot_runs_and_its_table_says_what_the_text_does(monkey
     assert round(ns["roll_final"], 2) == 11_240.64
     close = ns["rl"].close      # 5 of the 18 points are the jump at the roll
     assert [close.iloc[0], close.iloc[3], close.iloc[4], close.iloc[-1]] == [100, 110, 115, 118]
+
+
+@requires_sample_data
+def test_leverage_risk_answers_the_seed_question(monkeypatch):
+    ns = run_notebook("06_leverage_risk", monkeypatch)
+    assert figures(ns) == 1      # survival, P(liquidation) and growth vs leverage
+    compare = ns["compare"]
+    assert compare.loc[("long", 1), "mark price"] == 0.0
+    assert (compare["difference"] >= 0).all()          # last price as mark: never safer
+    assert ns["answer"].startswith("A 10x long on BTCUSDT held 30 days")
+    assert f"{compare.loc[('long', 10), 'mark price']:.1%}" in ns["answer"]
+    assert ns["safe"].loc["long", "p_liquidation"] < 0.05
+    assert ns["versus"]["bootstrap paths"].is_monotonic_increasing
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
