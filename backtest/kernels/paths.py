@@ -78,17 +78,38 @@ def paths_block(params, hold, md, inst, tiers, signals, bar_ns, src, scale, hour
     backup = np.empty(N_STATE)
     trades = np.empty(0)
     events = np.empty(0)
-    _path_chunks(_borrowed(params), _borrowed(hold), _borrowed(md), _borrowed(inst),
-                 _borrowed(tiers), _borrowed(signals), bar_ns, _borrowed(src),
-                 _borrowed(scale), _borrowed(hours), _borrowed(bounds), block, n_blocks,
-                 _borrowed(out), _borrowed(state), _borrowed(aux), _borrowed(bar),
-                 _borrowed(stats), _borrowed(backup), _borrowed(trades), _borrowed(events))
+    _path_chunks(params, hold, md, inst,
+                 tiers, signals, bar_ns, src,
+                 scale, hours, bounds, block, n_blocks,
+                 out, state, aux, bar,
+                 stats, backup, trades, events)
 
 
 @njit(cache=True, nogil=True)
 def _path_chunks(params, hold, md, inst, tiers, signals, bar_ns, src, scale, hours, bounds,
                  block, n_blocks, out, state, aux, bar, stats, backup, trades, events):
     """``paths_block``'s loop on borrowed views of its arrays."""
+    # Borrowed views of the caller's arrays, made here: the caller's frame owns the
+    # arrays for the whole call (a view made before the call could outlive its array).
+    params = _borrowed(params)
+    hold = _borrowed(hold)
+    md = _borrowed(md)
+    inst = _borrowed(inst)
+    tiers = _borrowed(tiers)
+    signals = _borrowed(signals)
+    src = _borrowed(src)
+    scale = _borrowed(scale)
+    hours = _borrowed(hours)
+    bounds = _borrowed(bounds)
+    out = _borrowed(out)
+    state = _borrowed(state)
+    aux = _borrowed(aux)
+    bar = _borrowed(bar)
+    stats = _borrowed(stats)
+    backup = _borrowed(backup)
+    trades = _borrowed(trades)
+    events = _borrowed(events)
+
     n_c = params.shape[0]
     horizon = src.shape[1]
     for i in range(block, bounds.shape[0], n_blocks):

@@ -295,12 +295,12 @@ def rolling_block(params, hold, md, inst, tiers, signals, bar_ns, starts, ends, 
     ks = np.empty(n_c, dtype=np.int64)
     for c in range(n_c):
         ks[c] = int(params[c, P_SIGNAL_SET])
-    return _rolling_chunks(_borrowed(params), _borrowed(hold), _borrowed(md), _borrowed(inst),
-                           _borrowed(tiers), _borrowed(signals), bar_ns, _borrowed(starts),
-                           _borrowed(ends), _borrowed(bounds), cap, block, n_blocks,
-                           _borrowed(out), _borrowed(state), _borrowed(aux), _borrowed(bar),
-                           _borrowed(first), _borrowed(stats), _borrowed(backup),
-                           _borrowed(trades), _borrowed(events), _borrowed(ks))
+    return _rolling_chunks(params, hold, md, inst,
+                           tiers, signals, bar_ns, starts,
+                           ends, bounds, cap, block, n_blocks,
+                           out, state, aux, bar,
+                           first, stats, backup,
+                           trades, events, ks)
 
 
 @njit(cache=True, nogil=True)
@@ -308,6 +308,28 @@ def _rolling_chunks(params, hold, md, inst, tiers, signals, bar_ns, starts, ends
                     block, n_blocks, out, state, aux, bar, first, stats, backup, trades, events,
                     ks):
     """``rolling_block``'s loop on borrowed views of its arrays."""
+    # Borrowed views of the caller's arrays, made here: the caller's frame owns the
+    # arrays for the whole call (a view made before the call could outlive its array).
+    params = _borrowed(params)
+    hold = _borrowed(hold)
+    md = _borrowed(md)
+    inst = _borrowed(inst)
+    tiers = _borrowed(tiers)
+    signals = _borrowed(signals)
+    starts = _borrowed(starts)
+    ends = _borrowed(ends)
+    bounds = _borrowed(bounds)
+    out = _borrowed(out)
+    state = _borrowed(state)
+    aux = _borrowed(aux)
+    bar = _borrowed(bar)
+    first = _borrowed(first)
+    stats = _borrowed(stats)
+    backup = _borrowed(backup)
+    trades = _borrowed(trades)
+    events = _borrowed(events)
+    ks = _borrowed(ks)
+
     n_c = params.shape[0]
     for i in range(block, bounds.shape[0], n_blocks):
         w_lo = bounds[i, 0]
