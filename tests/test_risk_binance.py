@@ -85,3 +85,29 @@ def test_plot_report_and_html(tables, tmp_path: Path) -> None:
     assert "p_liquidation" in text and "data:image/png;base64" in text
     assert "<table" in r._repr_html_()
     assert "BTCUSDT" in repr(r)
+
+
+def test_large_chunks_every_bar_match_across_threads_and_run() -> None:
+    # every hourly start, 16 leverages: each chunk holds ~4,000 columns of state (a big
+    # allocation); the kernel's borrowed views must not outlive it (a former use-after-free)
+    from backtest.simulation.signals import buy_and_hold
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = bt.load_market(DATA / "binance_btcusdt_perp_1h.parquet",
+                           mark=DATA / "binance_btcusdt_perp_1h_mark.parquet",
+                           funding=DATA / "binance_btcusdt_perp_funding.parquet",
+                           instrument="binance:BTCUSDT", start="2020-01-01", end="2020-05-01")
+    lev = list(range(1, 17))
+    one = bt.leverage_risk(m, leverage=lev, horizon="30D", initial_capital=1000.0, threads=1)
+    two = bt.leverage_risk(m, leverage=lev, horizon="30D", initial_capital=1000.0, threads=2)
+    assert np.array_equal(one.out, two.out, equal_nan=True)
+    for i in (0, 16 * 1000 + 9, one.out.shape[0] - 1):
+        g, c = divmod(i, 16)
+        sub = m.take(int(one.starts[g]), int(one.ends[g]))
+        want = bt.run(sub, entries=buy_and_hold(sub.index), leverage=lev[c],
+                      initial_capital=1000.0).stats
+        got = one.windows.iloc[i]
+        for key in ("final_equity", "max_drawdown", "n_liquidations", "funding_paid",
+                    "sharpe"):
+            assert got[key] == want[key] or (np.isnan(got[key]) and np.isnan(want[key]))
