@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_risk.py                 # full: 2020-01-01 .. 2026-05-17, every bar
     python benchmarks/bench_risk.py --quick         # 2024, every 6th bar (a few seconds; CI)
     python benchmarks/bench_risk.py --repeats 3 --json out.json
+    python benchmarks/bench_risk.py --quick --cold  # + compile time in a fresh process
 
 The case (issue 11): the shipped Binance BTCUSDT 1h bars with mark prices and funding, one
 position held from every start (long, isolated, the whole 1,000 USDT wallet as margin),
@@ -24,7 +25,9 @@ import datetime as dt
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -92,13 +95,36 @@ def machine() -> str:
             f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
 
 
+def cold_start() -> float:
+    """Seconds to the first small ``leverage_risk`` (rolling and bootstrap) in a fresh
+    process whose Numba cache is empty: the kernels' compile time."""
+    code = ("import time, warnings; warnings.simplefilter('ignore'); t = time.perf_counter();"
+            "import sys; sys.path.insert(0, sys.argv[1]); import benchmarks.bench_risk as b;"
+            "import backtest as bt; m = b.load('2024-01-01', '2024-03-01');"
+            "bt.leverage_risk(m, leverage=[2, 10], horizon='7D', starts=24);"
+            "bt.leverage_risk(m, leverage=[2, 10], horizon='7D', method='bootstrap',"
+            " n_paths=8, seed=1); print(time.perf_counter() - t)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": str(REPO)}
+        done = subprocess.run([sys.executable, "-c", code, str(REPO)], env=env,
+                              capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2024 only, every 6th start")
     ap.add_argument("--repeats", type=int, default=None,
                     help="timed calls (median); default 3 quick, 1 full")
     ap.add_argument("--json", default=None, help="write the figures to this file")
+    ap.add_argument("--cold", action="store_true",
+                    help="also time the first call in a fresh process with an empty Numba "
+                         "cache (the kernels' compile time)")
     args = ap.parse_args(argv)
+    cold = cold_start() if args.cold else None
+    if cold is not None:
+        print(f"cold start (empty NUMBA_CACHE_DIR, fresh process): first leverage_risk "
+              f"{cold:.1f} s")
     span = ("2024-01-01", "2025-01-01") if args.quick else ("2020-01-01", "2026-05-17 07:00")
     starts = 6 if args.quick else None
     repeats = args.repeats or (3 if args.quick else 1)
@@ -140,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "sweep_wall_s": sweep_wall, "sweep_bar_combos_per_s": sweep_rate,
         "ratio_sweep_rate_over_risk_rate": sweep_rate / rate,
         "p_liquidation_10x": float(result.table.loc[10, "p_liquidation"]),
+        "cold_start_s": cold,
     }
     print(f"machine: {out['machine']}")
     print(f"data: {m.n_bars:,} hourly bars {out['span']}; {result.n_groups:,} windows x "
