@@ -326,3 +326,21 @@ def test_cli_risk_prints_the_table_and_writes_the_files(tmp_path, capsys) -> Non
     config.write_text(config.read_text().replace("[risk]\n", "[risk]\nhorizn = 1\n"))
     assert main(["risk", str(config)]) == 2
     assert "[risk].horizn: unknown key. Did you mean 'horizon'?" in capsys.readouterr().err
+
+
+def test_signal_function_rolling_equals_the_arrays_and_run_reproduces_a_row(
+        btc_2022: bt.Market) -> None:
+    def signals(market: bt.Market) -> dict:
+        entries, exits = ma_cross(market.bars["close"], 6, 24)
+        return {"entries": entries, "exits": exits}
+
+    kw = dict(leverage=[3, 15], horizon="4D", starts=29, initial_capital=1000.0)
+    by_function = bt.leverage_risk(btc_2022, signals=signals, **kw)
+    by_arrays = bt.leverage_risk(btc_2022, **signals(btc_2022), **kw)
+    assert np.array_equal(by_function.out, by_arrays.out, equal_nan=True)
+    for g, c in ((0, 0), (7, 1)):
+        again = by_function.run(g, c).stats[list(STAT_NAMES)].to_numpy(float)
+        row = by_function.windows.iloc[g * 2 + c][list(STAT_NAMES)].to_numpy(float)
+        assert np.array_equal(again, row, equal_nan=True)
+    with pytest.raises(TypeError, match="signals= takes a function"):
+        bt.leverage_risk(btc_2022, signals=signals, entries=signals(btc_2022)["entries"])
