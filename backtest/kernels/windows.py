@@ -44,7 +44,9 @@ Speed: a held position on a bar where nothing can happen (``_quiet``: no level r
 the bar's extremes, no order, no signal, not the last bar) takes ``_held_quietly``: what
 ``step_bar`` does on such a bar (funding settled by ``step.settle_funding``, the trailing
 reference moved, ``stats.update_bar_stats``, the ruin test), without the event logic. The
-block works on borrowed (reference-count free) views of its arrays (``_borrowed``).
+block works on borrowed (reference-count free) views of its arrays (``_borrowed``), and the
+per-column helpers are inlined into the loop (``inline="always"``): a call passing a dozen
+arrays cost ~4x the quiet bar's arithmetic (90 -> 14 ns per column-bar, one thread).
 
 Early exit: a column that is flat with nothing left to happen (ruined, or holding mode after
 its position closed) stops calling ``step_bar``: its remaining bars can only fold a zero
@@ -160,7 +162,7 @@ def _finish(st, aux, p, rel, n_w, bar, inst, bar_ns, stats, out, row):
     aux[A_DONE] = 1.0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _quiet(st, p, bar):
     """True when ``step_bar`` can have no event on this bar for a held position without
     a resting order: neither the liquidation level (mark), nor the effective stop (its
@@ -192,7 +194,7 @@ def _quiet(st, p, bar):
     return not (tp == tp and side * (last_fav - tp) >= 0.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _moved_reference(st, p, bar):
     """The trailing reference after this bar (``step.move_trailing_reference``: the
     trigger series' favourable extreme when it is better)."""
@@ -204,7 +206,7 @@ def _moved_reference(st, p, bar):
     return best if side * (best - st[S_TRAIL_REF]) > 0.0 else st[S_TRAIL_REF]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _held_quietly(rel, st, p, bar, inst, tiers, backup):
     """What ``step_bar`` does on a bar where a held position meets no event, if this is
     such a bar (returns True): funding settled (``step.settle_funding``, step 1), the
@@ -230,7 +232,7 @@ def _held_quietly(rel, st, p, bar, inst, tiers, backup):
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _advance(rel, n_w, st, aux, p, hold, bar, sig_prev, sig_now, inst, tiers, bar_ns, stats,
              trades, events, out, row, backup):
     """Bar ``rel`` (of ``n_w``) of one column; writes its output row after its last bar."""
@@ -263,7 +265,7 @@ def _advance(rel, n_w, st, aux, p, hold, bar, sig_prev, sig_now, inst, tiers, ba
         _finish(st, aux, p, n_w, n_w, bar, inst, bar_ns, stats, out, row)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _codes(hold, rel, signals, t, k):
     """(sig_prev, sig_now) of a column at its bar ``rel`` (global signal row ``t``)."""
     if hold != 0:
