@@ -10,8 +10,10 @@ Markets: three synthetic one-minute random walks (``bench_sweep.synthetic_market
 different seeds; ``binance:BTCUSDT`` tiers, 8-hour funding, mark ≠ last on wicks), each
 with a 60/600-bar moving-average cross, long and short. Grid: margin mode × 8 leverages ×
 2 stop losses = 32 combinations. A bar-combination here is one bar of the whole portfolio
-(all markets). Baseline in the same process: ``bt.run(portfolio, ...)`` in a Python loop
-over the same grid — what the sweep replaces. Medians of ``--repeats``.
+(all markets). Baselines in the same process: ``bt.run(portfolio, ...)`` in a Python loop
+over the same grid, and the per-combination sweep this kernel replaced (one
+``simulate_portfolio`` call per combination on a thread pool, ``combination_stats``: the
+Dask path still). Medians of ``--repeats``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
@@ -30,6 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import backtest as bt  # noqa: E402
+from backtest.simulation.portfolio import PortfolioInputs  # noqa: E402
+from backtest.sweeps.portfolio import combination_stats  # noqa: E402
 from benchmarks.bench_sweep import signal_sets, synthetic_market  # noqa: E402
 
 LEVERAGES = [1, 2, 3, 5, 10, 20, 50, 100]
@@ -85,10 +90,23 @@ def main(argv: list[str] | None = None) -> int:
     def the_sweep():
         return bt.sweep(markets, **sigs, progress=False, **GRID)
 
+    combos = [{**scalars, "margin_mode": mode, "leverage": lev, "stop_loss": stop}
+              for mode in GRID["margin_mode"] for lev in LEVERAGES for stop in GRID["stop_loss"]]
+    signals = tuple(sigs[k] for k in ("entries", "exits", "short_entries", "short_exits"))
+
+    def per_combination_sweep():
+        inputs = PortfolioInputs(markets, signals, combos[0])
+        validated = [inputs.validate(c) for c in combos]
+        with ThreadPoolExecutor(numba.get_num_threads()) as pool:
+            list(pool.map(lambda i: combination_stats(inputs, combos[i:i + 1],
+                                                      validated[i:i + 1]), range(len(combos))))
+
     one_run()                      # compile / load the cache outside the timings
     the_sweep()
     run_s = median_seconds(one_run, args.repeats)
     loop_s = median_seconds(loop, max(1, args.repeats // 2))
+    per_combination_sweep()
+    old_s = median_seconds(per_combination_sweep, args.repeats)
     sweep_s = median_seconds(the_sweep, args.repeats)
     bar_combos = n * n_combos
     out = {
@@ -99,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         "sweep_bar_combos_per_s": bar_combos / sweep_s,
         "loop_bar_combos_per_s": bar_combos / loop_s,
         "sweep_vs_loop": loop_s / sweep_s,
+        "per_combination_sweep_seconds": old_s,
+        "sweep_vs_per_combination_sweep": old_s / sweep_s,
     }
     print(f"portfolio of {len(markets)} markets x {n:,} 1m bars, {n_combos} combinations, "
           f"{out['threads']} threads (medians of {args.repeats})")
@@ -108,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{out['loop_bar_combos_per_s'] / 1e6:.2f} M bar-combinations/s")
     print(f"  sweep():                     {sweep_s:7.2f} s  = "
           f"{out['sweep_bar_combos_per_s'] / 1e6:.2f} M bar-combinations/s "
-          f"({out['sweep_vs_loop']:.2f}x the loop)")
+          f"({out['sweep_vs_loop']:.2f}x the loop, "
+          f"{out['sweep_vs_per_combination_sweep']:.2f}x the per-combination sweep)")
+    print(f"  per-combination sweep (before the kernel): {old_s:7.2f} s")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -19,9 +19,12 @@ Printed: wall and CPU time per sweep (median of ``--repeats`` >= 3), bar-combina
 second, ns per bar-combination (wall; and CPU per core), the RSS growth during a sweep and
 the process peak, the in-process first call, and in fresh subprocesses the cold start (empty
 ``NUMBA_CACHE_DIR``; full mode or ``--cold``) and the warm start (cache filled) to the first
-small sweep result. Baselines in the same run: ``run()`` in a Python loop over a few
-combinations, extrapolated to the grid; vectorbt ``Portfolio.from_signals(..., sl_stop=)``
-when ``import vectorbt`` works (else a skip line).
+small sweep result. Baselines in the same run: the minimal reference kernel
+(``reference_kernel.py``: liquidation on the mark, stop, 8-hourly funding, fees, drawdown;
+bars outer, combinations inner), timed in pairs interleaved with sweeps, reported as the
+ratio ``ratio_to_reference`` (``check_regression.py`` guards it in CI); ``run()`` in a
+Python loop over a few combinations, extrapolated to the grid; vectorbt
+``Portfolio.from_signals(..., sl_stop=)`` when ``import vectorbt`` works (else a skip line).
 """
 
 from __future__ import annotations
@@ -141,6 +144,32 @@ def time_sweeps(market, sigs, params, repeats):
         cpus.append(time.process_time() - c0)
         kernels.append(res.elapsed)
     return res, float(np.median(walls)), float(np.median(cpus)), float(np.median(kernels))
+
+
+def reference_baseline(market, sigs, params, repeats):
+    """The minimal reference kernel (``reference_kernel.py``) on the same bars, signals and
+    grid, one block per thread like the sweep: median wall seconds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numba
+
+    from benchmarks.reference_kernel import reference_inputs, reference_sweep
+
+    md, signals, rows = reference_inputs(market, sigs, params)
+    out = np.empty((rows.shape[0], 3))
+    threads = numba.get_num_threads()
+    bounds = np.linspace(0, rows.shape[0], threads + 1).astype(int)
+    reference_sweep(md[:1000], signals[:1000], rows, out, 0, 1)     # compile outside timing
+    walls = []
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            jobs = [pool.submit(reference_sweep, md, signals, rows, out, a, b)
+                    for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            for job in jobs:
+                job.result()
+            walls.append(time.perf_counter() - t0)
+    return walls
 
 
 def run_loop_baseline(market, sigs, params, n_runs=4):
@@ -305,6 +334,14 @@ def main(argv=None) -> int:
 
     with PeakRss() as mem:
         res, wall, cpu, kernel = time_sweeps(market, sigs, params, repeats)
+    # The reference kernel interleaved with sweeps (same load on a shared machine): the
+    # ratio is the median of per-pair ratios.
+    ratios, ref_walls = [], []
+    for _ in range(repeats):
+        _, w, _, _ = time_sweeps(market, sigs, params, 1)
+        r = reference_baseline(market, sigs, params, 1)[0]
+        ratios.append(w / r)
+        ref_walls.append(r)
     bc = market.n_bars * n_combos
     out.update(median_wall_s=wall, median_cpu_s=cpu, median_kernel_s=kernel,
                bar_combos_per_s=bc / wall, ns_per_bar_combo=wall / bc * 1e9,
@@ -312,7 +349,9 @@ def main(argv=None) -> int:
                rss_growth_mb=mem.peak - mem.base,
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                n_trades=int(res.stats["n_trades"].sum()),
-               n_liquidations=int(res.stats["n_liquidations"].sum()))
+               n_liquidations=int(res.stats["n_liquidations"].sum()),
+               reference_wall_s=float(np.median(ref_walls)),
+               ratio_to_reference=float(np.median(ratios)))
     per_run = run_loop_baseline(market, sigs, params)
     out.update(run_loop_s_per_combo=per_run,
                run_loop_ns_per_bar=per_run / market.n_bars * 1e9,
@@ -340,6 +379,9 @@ def report(o: dict) -> None:
           f"(market matrix {o['market_arrays_mb']:.0f} MB); process peak "
           f"{o['peak_rss_mb']:.0f} MB")
     print(f"  {o['n_trades']:,} trades, {o['n_liquidations']:,} liquidations in the grid")
+    print(f"  reference kernel (benchmarks/reference_kernel.py) on the same grid: "
+          f"{o['reference_wall_s']:.3f} s; sweep() / reference = {o['ratio_to_reference']:.2f} "
+          "(median of interleaved pairs)")
     print(f"  baseline run() in a Python loop: {o['run_loop_s_per_combo']:.3f} s per combination "
           f"({o['run_loop_ns_per_bar']:.0f} ns/bar) -> {o['run_loop_extrapolated_s']:.1f} s for "
           f"the grid, {o['speedup_vs_run_loop']:.0f}x slower than sweep()")

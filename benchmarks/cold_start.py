@@ -1,8 +1,9 @@
-"""First ``run()`` and/or ``sweep()`` in this process, on a 200-bar market: wall and CPU time.
+"""First ``run()`` and/or ``sweep()`` in this process, on a 200-bar market: wall and CPU time;
+or ``demo``: the whole ``backtest demo`` (its data, four runs, figures and report).
 
 Usage (an empty cache gives the cold start, the same cache again the warm one)::
 
-    NUMBA_CACHE_DIR=$(mktemp -d) python benchmarks/cold_start.py run|sweep|both
+    NUMBA_CACHE_DIR=$(mktemp -d) python benchmarks/cold_start.py run|sweep|both|demo
 """
 
 import sys
@@ -16,6 +17,18 @@ import pandas as pd  # noqa: E402
 import backtest as bt  # noqa: E402
 
 warnings.simplefilter("ignore")
+if len(sys.argv) > 1 and sys.argv[1] == "demo":
+    import tempfile
+
+    from backtest.cli.demo import run_demo
+
+    with tempfile.TemporaryDirectory() as out:
+        t1, c1 = time.perf_counter(), time.process_time()
+        run_demo(out)
+        t2, c2 = time.perf_counter(), time.process_time()
+    print(f"demo: wall demo {t2 - t1:.2f} total {t2 - t0:.2f} | cpu demo {c2 - c1:.2f} "
+          f"total {c2 - c0:.2f}")
+    sys.exit(0)
 idx = pd.date_range("2024-01-01", periods=200, freq="h", tz="UTC")
 c = 100 + np.cumsum(np.random.default_rng(0).normal(0, 1, 200))
 bars = pd.DataFrame({"open": c, "high": c + 1, "low": c - 1, "close": c, "volume": 1.0},

@@ -139,3 +139,55 @@ def test_chunked_and_dask_portfolio_sweeps_give_the_local_stats(portfolio):
     np.testing.assert_array_equal(remote._values, local._values)
     assert remote.stats.index.equals(local.stats.index)
 
+
+
+# --- the combinations-inner kernel (kernels/portfolio_sweep.py) ---------------------------------
+
+def _funded_portfolio(n=3000):
+    """Three 1m markets with 8-hour funding, binance tiers, mark != last on wicks, a 30/300
+    moving-average cross each (long and short): quiet bars, funding bars and signal bars."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.bench_sweep import signal_sets_periods, synthetic_market
+
+    markets, sigs = {}, {k: {} for k in ("entries", "exits", "short_entries", "short_exits")}
+    for name, seed in (("BTC", 7), ("ETH", 8), ("SOL", 9)):
+        markets[name] = synthetic_market(n, seed)
+        sets = signal_sets_periods(markets[name], 30, 300)
+        for key in sigs:
+            sigs[key][name] = sets[key]["long"] | sets[key]["short"]
+    return markets, sigs
+
+
+def _assert_rows_equal_run(markets, sigs, s):
+    for i in range(len(s)):
+        p = s.params_at(i)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = bt.run(markets, **sigs, **p)
+        expected = r.stats.drop(["version", "fingerprint"])
+        got = s.stats.iloc[i]
+        for key in got.index:
+            a, b = got[key], expected[key]
+            assert a == b or (pd.isna(a) and pd.isna(b)), (p, key, a, b)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_kernel_rows_equal_run_with_funding_stops_and_trailing():
+    markets, sigs = _funded_portfolio()
+    s = bt.sweep(markets, **sigs, progress=False, margin_mode=["isolated", "cross"],
+                 leverage=[3, 25, 100], stop_loss=[None, 0.004], trailing_stop=[None, 0.006],
+                 take_profit=[None, 0.01], size=0.3, fees=0.0005)
+    assert s.stats["funding_paid"].abs().max() > 0
+    assert s.stats["n_liquidations"].max() > 0 and s.stats["n_stops"].max() > 0
+    _assert_rows_equal_run(markets, sigs, s)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_kernel_rows_equal_run_fill_close_path_ohlc_and_ruin():
+    markets, sigs = _funded_portfolio(1500)
+    s = bt.sweep(markets, **sigs, progress=False, margin_mode=["isolated", "cross"],
+                 leverage=[50, 125], fill=["next_open", "close"], path=["pessimistic", "ohlc"],
+                 size=1.0, fees=0.002, stop_trigger=["last", "mark"], stop_loss=[None, 0.003])
+    _assert_rows_equal_run(markets, sigs, s)

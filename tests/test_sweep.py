@@ -279,22 +279,22 @@ def test_fast_path_equals_full_step_other_kinds(kind):
 
 
 def test_hot_copies_follow_the_slot_table():
-    """``_to_hot``/``_to_row`` (unrolled for speed) move exactly the slots of ``HOT_SLOTS``."""
-    from backtest.kernels import sweep as K
+    """``to_hot``/``to_row`` (unrolled for speed) move exactly the slots of ``HOT_SLOTS``."""
+    from backtest.kernels import lanes as K
     from backtest.kernels.records import N_STATE
 
     rng = np.random.default_rng(0)
     row = rng.random(N_STATE) + 1.0
     h = np.zeros(K.N_HOT * K.TILE)
     q = np.zeros(K.N_Q * K.TILE)
-    K._to_hot(h, q, 5, row)
+    K.to_hot(h, q, 5, row)
     for j, slot in enumerate(K.HOT_SLOTS):
         if slot >= 0:
             assert h[j * K.TILE + 5] == row[slot]
     assert h[K.H_INV_ENTRY * K.TILE + 5] == 1.0 / row[K.S_ENTRY]
     h[5::K.TILE] = -np.arange(K.N_HOT)
     back = row.copy()
-    K._to_row(h, 5, back)
+    K.to_row(h, 5, back)
     written = list(K.HOT_SLOTS[K.FIRST_WRITTEN:])
     for slot in range(N_STATE):
         want = -K.FIRST_WRITTEN - written.index(slot) if slot in written else row[slot]

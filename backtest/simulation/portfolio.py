@@ -19,6 +19,7 @@ from backtest.simulation.arrays import (
     market_arrays,
     signal_mask,
 )
+from backtest.simulation.compile_notice import SECONDS, notify_compiling
 from backtest.simulation.params import SIGNAL_NAMES, encode, prepare_signal, validate_params
 
 
@@ -165,6 +166,7 @@ class PortfolioInputs:
         """Simulate one parameter set (``validated``: its :meth:`validate` output)."""
         prms = self.validate(params) if validated is None else validated
         rows = np.stack([encode(prm) for prm in prms])       # fees follow each instrument
+        notify_compiling(simulate_portfolio, seconds=SECONDS["portfolio"])
         out = simulate_portfolio(rows, self.md, self.insts, self.tiers, self.masks,
                                  self.bar_ns)
         shown = {**prms[0], **{k: params[k] for k in _PER_MARKET if k in params}}

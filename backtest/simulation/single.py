@@ -17,6 +17,7 @@ from backtest.simulation.arrays import (
     market_arrays,
     signal_mask,
 )
+from backtest.simulation.compile_notice import SECONDS, notify_compiling
 from backtest.simulation.params import SIGNAL_NAMES, encode, prepare_signal, validate_params
 
 
@@ -31,6 +32,7 @@ def run_single(market: Any, entries: Any = None, exits: Any = None, short_entrie
                                                         short_exits), strict=True))
     inst, tiers = instrument_arrays(market.instrument,
                                     *expiry_settlement(market, prm["settlement_price"]))
+    notify_compiling(simulate, seconds=SECONDS["run"])
     series, trades, events, stats = simulate(encode(prm), market_arrays(market,
                                                                         prm["borrow_rate"]),
                                              inst, tiers,

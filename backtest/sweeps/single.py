@@ -30,6 +30,7 @@ from backtest.simulation.arrays import (
     market_arrays,
     signal_mask,
 )
+from backtest.simulation.compile_notice import SECONDS, notify_compiling
 from backtest.simulation.params import SIGNAL_NAMES, prepare_signal
 from backtest.sweeps.executor import (
     PROGRESS_AFTER_S,
@@ -146,6 +147,7 @@ def run_blocks(params: np.ndarray, md: np.ndarray, inst: np.ndarray, tiers: np.n
     ``threads`` blocks (neighbouring rows behave alike, so dealing balances the load), one
     ``sweep_block`` per thread. The kernel releases the GIL; ``parallel=True``/``prange``
     measured no faster and added ~10 s to the cold compile (benchmarks/README.md)."""
+    notify_compiling(sweep_block, tile_bounds, seconds=SECONDS["sweep"])
     bounds = tile_bounds(params)
     n_blocks = max(1, min(threads, bounds.shape[0]))
     if n_blocks == 1:

@@ -1,0 +1,327 @@
+"""Many combinations of one portfolio (SPEC §9 over several markets), bars outer,
+combinations inner, markets innermost.
+
+``portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, funding,
+trades, trade_market, misc)`` runs combinations ``lo..hi-1`` of ``params``
+(float64[n_combos, n_markets, N_PARAMS]: one ``portfolio.simulate_portfolio`` parameter
+block per combination) over every bar; ``md``/``insts``/``tiers``/``signals`` as for
+``simulate_portfolio``. Outputs, per combination ``c``:
+
+    equity        float64[n_combos, n_bars]  row c: the combined equity at each close
+    funding       float64[n_combos, n_markets, k]  funding paid by market j on its i-th
+                  funding bar (bars whose ``M_FUNDING_COUNT`` is not 0, in order): the only
+                  bars on which ``per_market[j, 3]`` of ``simulate_portfolio`` can be non-zero
+    trades        float64[n_combos, cap * N_TRADE_COLS], trade_market int64[n_combos, cap]:
+                  the trade rows in ``simulate_portfolio``'s order (cap: at least the
+                  number of entry signals, one position per entry)
+    misc          float64[n_combos, N_MISC]: trade rows written, bars with a position,
+                  ambiguous bars, ``min_liq_distance``, trades closed (= rows unless cap
+                  was too small), bars that took the quiet path (a diagnostic)
+
+which are exactly the parts of ``simulate_portfolio``'s output that the stats read, so
+``sweeps/portfolio.py`` computes each row with ``run()``'s own stats code.
+
+Every bar of a combination is ``portfolio.portfolio_bar`` (the one bar of ``run()``),
+except a bar on which nothing can happen to it (``_is_quiet``): no market has a signal at
+this bar or the last one, none settles funding, none holds a resting order, and every
+position's liquidation, stop and take-profit levels lie beyond the bar's extremes
+(``lanes.guards`` and ``quiet.needs_full_step``, the single-market sweep's tests), and in
+cross mode the portfolio's cross test passes (computed exactly, as ``portfolio_bar`` would).
+On such a bar ``step_bar`` would only move the trailing references and update each
+market's statistics; the quiet path does what of that the outputs read (``_quiet_bar``). A
+ruined portfolio with no position left costs one comparison per bar (early exit): its
+equity cannot move. Markets with an expiry or spot-margin interest always take the full
+step. Imports numpy, numba and kernels only.
+"""
+
+import numpy as np
+from numba import njit
+
+from backtest.kernels.cross import any_open, cross_shortfall
+from backtest.kernels.cross_quiet import fast_ok, quiet_shortfall, quiet_surplus_moved
+from backtest.kernels.exits import move_trailing_reference
+from backtest.kernels.lanes import guards
+from backtest.kernels.portfolio import (
+    end_of_bar,
+    init_portfolio,
+    load_bars,
+    min_liq_distance,
+    portfolio_bar,
+    portfolio_equity,
+)
+from backtest.kernels.quiet import needs_full_step
+from backtest.kernels.records import (
+    EV_AMBIGUOUS_BAR,
+    I_EXPIRY_BAR,
+    I_KIND,
+    KIND_SPOT_MARGIN,
+    M_FUNDING_COUNT,
+    M_HIGH,
+    M_LOW,
+    M_MARK_HIGH,
+    M_MARK_LOW,
+    M_MARK_OPEN,
+    M_OPEN,
+    MODE_CROSS,
+    N_BAR,
+    N_STATE,
+    P_INITIAL_CAPITAL,
+    P_MARGIN_MODE,
+    P_STOP_TRIGGER,
+    P_TRAILING,
+    S_EVENT_COUNT0,
+    S_EXPOSED_BARS,
+    S_FUNDING_BAR,
+    S_LIQ,
+    S_MIN_LIQ_DISTANCE,
+    S_N_TRADES,
+    S_PENDING_SIDE,
+    S_RUINED,
+    S_SIDE,
+    S_STOP_LIMIT,
+    S_TRAIL_REF,
+    TRIGGER_MARK,
+)
+from backtest.kernels.step import RUIN_FRACTION
+from backtest.kernels.views import unowned
+
+# misc columns
+X_N_ROWS, X_EXPOSED, X_AMBIGUOUS, X_MIN_LIQ, X_N_TRADES, X_QUIET = range(6)
+N_MISC = 6
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _extremes(bars, ext):
+    """Per market: mark low/high and last low/high with the open included (the levels
+    ``needs_full_step`` compares)."""
+    for j in range(bars.shape[0]):
+        ext[j, 0] = min(bars[j, M_MARK_OPEN], bars[j, M_MARK_LOW])
+        ext[j, 1] = max(bars[j, M_MARK_OPEN], bars[j, M_MARK_HIGH])
+        ext[j, 2] = min(bars[j, M_OPEN], bars[j, M_LOW])
+        ext[j, 3] = max(bars[j, M_OPEN], bars[j, M_HIGH])
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
+    """No market has a signal at bars t-1 or t or settles funding at t; not the last bar."""
+    if not allowed or t == n_bars - 1:
+        return False
+    for j in range(md.shape[0]):
+        if signals[j, t] != 0 or (t > 0 and signals[j, t - 1] != 0):
+            return False
+        if md[j, t, M_FUNDING_COUNT] != 0.0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet, fast, rows,
+              g):
+    """Whether ``portfolio_bar`` can have no event for this combination on this bar (see
+    the module docstring); a ruined portfolio with nothing open is always quiet. ``g``
+    float64[n_markets, 4]: each market's ``lanes.guards`` (``_set_guards``)."""
+    ruined = states[0, S_RUINED] != 0.0
+    held = any_open(states)
+    if ruined and not held:
+        return True
+    if ruined or not bar_quiet:
+        return False
+    for j in range(states.shape[0]):
+        st = states[j]
+        if st[S_PENDING_SIDE] != 0.0 or st[S_STOP_LIMIT] == st[S_STOP_LIMIT]:
+            return False
+        side = st[S_SIDE]
+        if side == 0.0:
+            continue
+        p = ps[j]
+        trigger_mark = p[P_STOP_TRIGGER] == TRIGGER_MARK
+        if needs_full_step(side, False, g[j, 0], g[j, 1], g[j, 2], g[j, 3],
+                           st[S_TRAIL_REF], p[P_TRAILING], trigger_mark, False, ext[j, 0],
+                           ext[j, 1], ext[j, 2], ext[j, 3]):
+            return False
+    if cross and held:
+        if fast:
+            surplus = quiet_shortfall(states, bars, insts, tiers, wallet, rows)
+        else:
+            surplus, _, _ = cross_shortfall(states, bars, insts, tiers, wallet)
+        if surplus <= 0.0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _set_guards(states, ps, g):
+    """``lanes.guards`` of every market into ``g``: they change only when a full step
+    changes the state (the quiet path moves only the trailing reference, which the guards
+    do not read)."""
+    for j in range(states.shape[0]):
+        trigger_mark = ps[j, P_STOP_TRIGGER] == TRIGGER_MARK
+        g[j, 0], g[j, 1], g[j, 2], g[j, 3] = guards(states[j], trigger_mark)
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cross, fast,
+                rows):
+    """``portfolio.end_of_bar``, skipping ``cross.cross_distance``'s own first test when
+    ``cross_quiet`` shows that it returns ``min_cross`` unchanged."""
+    if (fast and cross and min_cross < np.inf and any_open(states)
+            and quiet_surplus_moved(states, bars, insts, tiers, wallet, min_cross, rows) > 0.0):
+        if equity <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
+            for j in range(states.shape[0]):
+                states[j, S_RUINED] = 1.0
+        return min_cross
+    return end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cross)
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _quiet_bar(t, states, ps, bars):
+    """What ``step_bar`` does on a quiet bar that the portfolio's outputs can read: the
+    trailing reference (read only when a trailing stop is set), the exposure count and the
+    minimum liquidation distance (``stats.update_bar_stats``' own arithmetic). The
+    per-market equity statistics of ``update_bar_stats`` are not read by a portfolio (its
+    stats come from the combined equity; the step's per-market ruin test is undone)."""
+    for j in range(states.shape[0]):
+        st = states[j]
+        side = st[S_SIDE]
+        if side == 0.0:
+            continue
+        st[S_FUNDING_BAR] = 0.0
+        if ps[j, P_TRAILING] == ps[j, P_TRAILING]:
+            move_trailing_reference(st, ps[j], t, bars[j])
+        st[S_EXPOSED_BARS] += 1.0
+        liq = st[S_LIQ]
+        if side > 0.0:
+            x = bars[j, M_MARK_LOW]
+            dist = (x - liq) / x
+        else:
+            x = bars[j, M_MARK_HIGH]
+            dist = (liq - x) / x
+        if dist < st[S_MIN_LIQ_DISTANCE]:
+            st[S_MIN_LIQ_DISTANCE] = dist
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _finish(states, cross, min_cross, misc, counts):
+    misc[X_N_ROWS] = counts[0]
+    misc[X_MIN_LIQ] = min_liq_distance(states, cross, min_cross)
+    ambiguous = 0.0
+    closed = 0.0
+    for j in range(states.shape[0]):
+        ambiguous += states[j, S_EVENT_COUNT0 + EV_AMBIGUOUS_BAR]
+        closed += states[j, S_N_TRADES]
+    misc[X_AMBIGUOUS] = ambiguous
+    misc[X_N_TRADES] = closed
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _quiet_allowed(insts):
+    for j in range(insts.shape[0]):
+        if insts[j, I_KIND] == KIND_SPOT_MARGIN or insts[j, I_EXPIRY_BAR] >= 0.0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, funding, trades,
+                          trade_market, misc):
+    """Combinations ``lo..hi-1`` over every bar (shapes in the module docstring; every
+    array C-contiguous and alive until this returns: the kernel reads them through
+    unowned views)."""
+    n_markets = md.shape[0]
+    n = hi - lo
+    # Block-local copies and unowned views: shared arrays' reference counts would bounce
+    # between threads, and every helper call would count them (views.py).
+    insts_own = insts.copy()
+    tiers_own = tiers.copy()
+    states_own = np.empty((n, n_markets, N_STATE))
+    bars_own = np.empty((n_markets, N_BAR))
+    ext_own = np.empty((n_markets, 4))
+    counts_own = np.zeros((n, 2), dtype=np.int64)
+    liq_own = np.zeros(n_markets)
+    events_own = np.empty(0)
+    event_market_own = np.empty(0, dtype=np.int64)
+    rows_own = np.zeros((n, 2, n_markets), dtype=np.int64)
+    guards_own = np.empty((n, n_markets, 4))
+    # The owned arrays live in this frame for the whole call: _run_block only makes views
+    # of them without a reference count (an array whose last use was its view would be
+    # freed under the view).
+    _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
+               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
+               events_own, event_market_own, rows_own, guards_own)
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
+               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
+               events_own, event_market_own, rows_own, guards_own):
+    """The bar loop of ``portfolio_sweep_block`` over arrays it owns (see there)."""
+    n_markets = md.shape[0]
+    n_bars = md.shape[1]
+    n = hi - lo
+    wallets = np.empty(n)
+    min_cross = np.full(n, np.inf)
+    crosses = np.empty(n, dtype=np.bool_)
+    fk = np.zeros(n_markets, dtype=np.int64)
+    insts_v = unowned(insts_own)
+    tiers_v = unowned(tiers_own)
+    states = unowned(states_own)
+    bars = unowned(bars_own)
+    ext = unowned(ext_own)
+    counts = unowned(counts_own)
+    liq_funding = unowned(liq_own)
+    events = unowned(events_own)
+    event_market = unowned(event_market_own)
+    params = unowned(params)
+    md = unowned(md)
+    signals = unowned(signals)
+    equity = unowned(equity)
+    funding = unowned(funding)
+    trades = unowned(trades)
+    trade_market = unowned(trade_market)
+    misc = unowned(misc)
+    allowed = _quiet_allowed(insts_v)
+    fast = fast_ok(insts_v, tiers_v)
+    rows = unowned(rows_own)
+    g = unowned(guards_own)
+    for c in range(n):
+        p = params[lo + c, 0]
+        crosses[c] = p[P_MARGIN_MODE] == MODE_CROSS
+        init_portfolio(states[c], p, crosses[c])
+        _set_guards(states[c], params[lo + c], g[c])
+        wallets[c] = p[P_INITIAL_CAPITAL]
+        misc[lo + c, X_EXPOSED] = 0.0
+        misc[lo + c, X_QUIET] = 0.0
+    for t in range(n_bars):
+        load_bars(bars, md, t)
+        _extremes(bars, ext)
+        is_last = t == n_bars - 1
+        bar_quiet = _bar_can_be_quiet(md, signals, t, n_bars, allowed)
+        for c in range(n):
+            st = states[c]
+            ps = params[lo + c]
+            cross = crosses[c]
+            wallet = wallets[c]
+            if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet, fast,
+                         rows[c, 0], g[c]):
+                _quiet_bar(t, st, ps, bars)
+                misc[lo + c, X_QUIET] += 1.0
+            else:
+                wallet = portfolio_bar(t, is_last, cross, st, ps, bars, insts_v, tiers_v,
+                                       signals, wallet, trades[lo + c], trade_market[lo + c],
+                                       events, event_market, counts[c], liq_funding)
+                wallets[c] = wallet
+                _set_guards(st, ps, g[c])
+                for j in range(n_markets):
+                    if md[j, t, M_FUNDING_COUNT] != 0.0:
+                        funding[lo + c, j, fk[j]] = st[j, S_FUNDING_BAR] + liq_funding[j]
+            eq = portfolio_equity(st, bars, insts_v, wallet)
+            equity[lo + c, t] = eq
+            if any_open(st):
+                misc[lo + c, X_EXPOSED] += 1.0
+            min_cross[c] = _end_of_bar(t, cross, st, bars, insts_v, tiers_v, ps[0], wallet, eq,
+                                       min_cross[c], fast, rows[c, 1])
+        for j in range(n_markets):
+            if md[j, t, M_FUNDING_COUNT] != 0.0:
+                fk[j] += 1
+    for c in range(n):
+        _finish(states[c], crosses[c], min_cross[c], misc[lo + c], counts[c])
