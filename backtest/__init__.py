@@ -2,8 +2,9 @@
 
 Public names only (the layers are described in docs/architecture.md): data enters through
 ``load_market`` (``backtest.data``), instruments come from ``backtest.instruments``, one
-run is ``run`` (``backtest.simulation``), many are ``sweep`` (``backtest.sweeps``), and
-results present themselves (``.plot()``, ``.report()``).
+run is ``run`` (``backtest.simulation``), many are ``sweep`` (``backtest.sweeps``), the
+distribution over every start date or resampled path is ``leverage_risk``
+(``backtest.risk``), and results present themselves (``.plot()``, ``.report()``).
 """
 
 from backtest import calc
@@ -15,6 +16,7 @@ from backtest.instruments.presets import get_instrument, list_instruments
 from backtest.results.portfolio import PortfolioResult
 from backtest.results.roll import RollResult
 from backtest.results.single import Result
+from backtest.risk import RiskResult, leverage_risk, safe_leverage
 from backtest.simulation import signals
 from backtest.simulation.rolls import Roll, roll
 from backtest.simulation.run import run
@@ -22,7 +24,7 @@ from backtest.sweeps.api import sweep
 from backtest.sweeps.result import SweepResult
 from backtest.version import __version__
 
-__all__ = ["DataError", "Instrument", "Market", "PortfolioResult", "Result", "Roll",
-           "RollResult", "SweepResult", "__version__", "calc", "get_instrument",
-           "list_instruments", "list_samples", "load_market", "roll", "run", "sample_market",
-           "sample_path", "signals", "sweep"]
+__all__ = ["DataError", "Instrument", "Market", "PortfolioResult", "Result", "RiskResult",
+           "Roll", "RollResult", "SweepResult", "__version__", "calc", "get_instrument",
+           "leverage_risk", "list_instruments", "list_samples", "load_market", "roll", "run",
+           "safe_leverage", "sample_market", "sample_path", "signals", "sweep"]

@@ -30,7 +30,8 @@ NOTEBOOKS = REPO / "notebooks"
 SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 # Figures each notebook shows (display_data / execute_result with image/png).
 MIN_IMAGES = {"01_quickstart": 2, "02_leverage_sweep": 3, "03_mark_vs_last": 1,
-              "04_cross_vs_isolated": 4, "05_perpetual_future_spot": 1}
+              "04_cross_vs_isolated": 4, "05_perpetual_future_spot": 1,
+              "06_leverage_risk": 1}
 
 
 def code_cells(source: Path) -> list[str]:
@@ -73,9 +74,9 @@ def run_in_process(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
     return namespace
 
 
-def test_five_walkthroughs_numbered_with_06_left_for_leverage_risk():
+def test_six_walkthroughs_numbered():
     stems = [p.stem for p in SOURCES]
-    assert stems[:5] == list(MIN_IMAGES), stems
+    assert stems == list(MIN_IMAGES), stems
     assert not (NOTEBOOKS / "sync.py").exists(), "jupytext pairs the notebooks now"
 
 
@@ -223,3 +224,15 @@ def test_perpetual_future_spot_runs_and_its_table_says_what_the_text_does(monkey
     assert round(ns["roll_final"], 2) == 11_240.64
     close = ns["rl"].close      # 5 of the 18 points are the jump at the roll
     assert [close.iloc[0], close.iloc[3], close.iloc[4], close.iloc[-1]] == [100, 110, 115, 118]
+
+
+def test_leverage_risk_answers_the_seed_question(monkeypatch):
+    ns = run_in_process("06_leverage_risk", monkeypatch)
+    assert figures(ns) == 1      # survival, P(liquidation) and growth vs leverage
+    compare = ns["compare"]
+    assert compare.loc[("long", 1), "mark price"] == 0.0
+    assert (compare["difference"] >= 0).all()          # last price as mark: never safer
+    assert ns["answer"].startswith("A 10x long on BTCUSDT held 30 days")
+    assert f"{compare.loc[('long', 10), 'mark price']:.1%}" in ns["answer"]
+    assert ns["safe"].loc["long", "p_liquidation"] < 0.05
+    assert ns["versus"]["bootstrap paths"].is_monotonic_increasing

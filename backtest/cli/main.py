@@ -303,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "the same command again resumes an interrupted sweep")
         cmd.set_defaults(handler=_cmd_run if name == "run" else _cmd_sweep)
 
+    from backtest.cli.risk import add_risk_parser
+
+    add_risk_parser(sub)
     demo = sub.add_parser("demo", help="run the documented strategy on the shipped sample data")
     demo.add_argument("--out", default="out/demo", help="folder for the figures and report")
     demo.set_defaults(handler=_cmd_demo)
