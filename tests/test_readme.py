@@ -35,6 +35,8 @@ def test_the_quickstart_runs_and_its_claims_hold(capsys):
             warnings.simplefilter("ignore")  # the README's data warnings are its own
             for block in python_blocks():
                 exec(compile(block, str(README), "exec"), namespace)
+                if "leverage_risk(" in block:
+                    risk = namespace["r"]
                 if "s.best(" in block:          # the first sweep, before `s` is reused
                     ranked = namespace["s"].best("sharpe", n=len(namespace["s"]))
                     first_sweep = namespace["s"]
@@ -55,3 +57,11 @@ def test_the_quickstart_runs_and_its_claims_hold(capsys):
     assert (stats.loc["cross", "n_liquidations"] == 0).all()
     assert stats.loc["cross", "final_equity"].round(1).eq(10_709.6).all()
     assert namespace["r"].pnl_by_market.loc["PERP", "funding"] < 0
+    # The leverage-risk paragraph: its numbers are the table's.
+    table = risk.table
+    p = table["p_liquidation"]
+    assert int(table.loc[("long", 10), "n_windows"]) == 55_160
+    quoted = {("long", 10): 0.461, ("long", 2): 0.015, ("long", 3): 0.054,
+              ("long", 5): 0.185, ("long", 100): 0.951, ("short", 10): 0.550}
+    for row, value in quoted.items():
+        assert round(float(p.loc[row]), 3) == value, row
