@@ -95,25 +95,7 @@ def leverage_risk(market: Any, leverage: Any = DEFAULT_LEVERAGE, horizon: Any = 
                          "market m; it is recomputed on every path.")
     hold_mode = not has_fixed and signals is None
     sides, side_level = _sides(side, hold_mode)
-    lev_list = list(leverage) if isinstance(leverage, (list, tuple, np.ndarray, range)) \
-        else [leverage]
-    grid = {"leverage": lev_list, **params}
-    grid.setdefault("size", 1.0)
-    names, values, codes = expand(grid)
-    swept_market = [k for k in MARKET_PARAMS if k in values]
-    if swept_market:
-        raise ValueError(f"{WHERE}: {swept_market} cannot be lists (they shape the market "
-                         "arrays); pass one value.")
-    scalars = {k: v for k, v in grid.items() if k not in values}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            plan = Plan(market.instrument, scalars, names, values, codes, n_sets=1)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(str(exc).replace("sweep():", f"{WHERE}:", 1)) from None
-    for w in caught:   # the sweep's validation speaks of sweep(); this is leverage_risk()
-        warnings.warn(str(w.message).replace("sweep():", f"{WHERE}:", 1), w.category,
-                      stacklevel=user_stacklevel())
+    plan, names, values, codes, scalars = _plan(market, leverage, params)
     rows = plan.rows(0, plan.n_grid)
     params_rows = np.ascontiguousarray(np.tile(rows, (len(sides), 1)))
     side_codes = {"long": R.SIG_ENTRY, "short": R.SIG_SHORT_ENTRY}
@@ -139,27 +121,8 @@ def leverage_risk(market: Any, leverage: Any = DEFAULT_LEVERAGE, horizon: Any = 
     if starts is not None:
         raise ValueError(f"{WHERE}: starts= applies to method='rolling'; bootstrap paths all "
                          "start after the data's last bar. Remove starts.")
-    n_paths = _positive_int("n_paths", n_paths)
-    h_ns = horizon_ns(horizon, market.bar_ns, WHERE)
-    n_h = int(-(-h_ns // market.bar_ns))
-    blk = B.block_bars(block, market.bar_ns, market.n_bars)
-    if bootstrap not in B.METHODS:
-        raise ValueError(f"{WHERE}: bootstrap={bootstrap!r} is not one of {B.METHODS}.")
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**63))
-    seed = _positive_int("seed", seed, minimum=0)
-    src, scale = B.resample(market.close, n_paths, n_h, blk, bootstrap, seed)
-    mask = np.zeros((1, 1), dtype=np.uint8) if hold_mode else \
-        _path_signals(market, signals, src, scale)
-    out = run_paths(params_rows, hold, md, inst, tiers, mask, float(market.bar_ns), src, scale,
-                    B.path_hours(market, n_h), threads)
-    return RiskResult(**common, method="bootstrap", out=out, horizon_ns=h_ns,
-                      starts=np.zeros(n_paths, dtype=np.int64),
-                      ends=np.full(n_paths, n_h - 1, dtype=np.int64),
-                      complete=np.ones(n_paths, dtype=bool),
-                      bootstrap={"n_paths": n_paths, "block_bars": blk, "method": bootstrap,
-                                 "seed": seed, "src": src, "scale": scale})
-
+    return _bootstrap(market, horizon, n_paths, block, bootstrap, seed, threads, hold_mode,
+                      signals, params_rows, hold, md, inst, tiers, common)
 
 def _check_market(market: Any) -> None:
     if isinstance(market, Mapping):
@@ -228,3 +191,56 @@ def _path_signals(market: Any, signals: Callable, src: np.ndarray,
         cols = [prepare_signal(n, got.get(n), path.index) for n in SIGNAL_NAMES]
         out[:, p] = signal_mask(*cols)[:, 0]
     return np.ascontiguousarray(out)
+
+
+def _plan(market: Any, leverage: Any, params: dict[str, Any]) -> tuple:
+    """The grid (leverage x list-valued run parameters) validated and encoded by the sweep's
+    own ``Plan``; warnings re-worded for ``leverage_risk()``."""
+    lev_list = list(leverage) if isinstance(leverage, (list, tuple, np.ndarray, range)) \
+        else [leverage]
+    grid = {"leverage": lev_list, **params}
+    grid.setdefault("size", 1.0)
+    names, values, codes = expand(grid)
+    swept_market = [k for k in MARKET_PARAMS if k in values]
+    if swept_market:
+        raise ValueError(f"{WHERE}: {swept_market} cannot be lists (they shape the market "
+                         "arrays); pass one value.")
+    scalars = {k: v for k, v in grid.items() if k not in values}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            plan = Plan(market.instrument, scalars, names, values, codes, n_sets=1)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(str(exc).replace("sweep():", f"{WHERE}:", 1)) from None
+    for w in caught:   # the sweep's validation speaks of sweep(); this is leverage_risk()
+        warnings.warn(str(w.message).replace("sweep():", f"{WHERE}:", 1), w.category,
+                      stacklevel=user_stacklevel())
+    return plan, names, values, codes, scalars
+
+
+def _bootstrap(market: Any, horizon: Any, n_paths: Any, block: Any, bootstrap: str, seed: Any,
+               threads: Any, hold_mode: bool, signals: Any, params_rows: np.ndarray,
+               hold: np.ndarray, md: np.ndarray, inst: np.ndarray, tiers: np.ndarray,
+               common: dict[str, Any]) -> RiskResult:
+    """``method="bootstrap"``: resample the paths, run every path x combination column."""
+    n_paths = _positive_int("n_paths", n_paths)
+    h_ns = horizon_ns(horizon, market.bar_ns, WHERE)
+    n_h = int(-(-h_ns // market.bar_ns))
+    blk = B.block_bars(block, market.bar_ns, market.n_bars)
+    if bootstrap not in B.METHODS:
+        raise ValueError(f"{WHERE}: bootstrap={bootstrap!r} is not one of {B.METHODS}.")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**63))
+    seed = _positive_int("seed", seed, minimum=0)
+    src, scale = B.resample(market.close, n_paths, n_h, blk, bootstrap, seed)
+    mask = np.zeros((1, 1), dtype=np.uint8) if hold_mode else \
+        _path_signals(market, signals, src, scale)
+    out = run_paths(params_rows, hold, md, inst, tiers, mask, float(market.bar_ns), src, scale,
+                    B.path_hours(market, n_h), threads)
+    return RiskResult(**common, method="bootstrap", out=out, horizon_ns=h_ns,
+                      starts=np.zeros(n_paths, dtype=np.int64),
+                      ends=np.full(n_paths, n_h - 1, dtype=np.int64),
+                      complete=np.ones(n_paths, dtype=bool),
+                      bootstrap={"n_paths": n_paths, "block_bars": blk, "method": bootstrap,
+                                 "seed": seed, "src": src, "scale": scale})
+
