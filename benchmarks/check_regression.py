@@ -8,7 +8,7 @@ Reads ``ratio_to_reference`` (sweep wall time / the reference kernel's, measured
 run, ``bench_sweep.py``) and fails when it is more than ``FACTOR`` times the recorded one
 (``RECORDED`` below, from ``benchmarks/README.md``): absolute times move with the machine
 and its load, a ratio of two kernels timed in interleaved pairs much less, and a factor of
-2 leaves room for the noise of a shared CI runner while catching a lost fast path (which
+3 leaves room for the noise of a shared CI runner while catching a lost fast path (which
 costs 5-30x). Update ``RECORDED`` with the README when the kernel gets faster.
 """
 
@@ -20,7 +20,9 @@ import sys
 # bench_sweep.py --quick (250,000 bars x 512 combinations, 2 threads), median of 3 pairs;
 # benchmarks/README.md "Ratio to the reference kernel".
 RECORDED = {"ratio_to_reference": 0.48}
-FACTOR = 2.0
+# 3, not 2: a fresh-clone CI run on this 2-core machine measured 0.84 (1.75x the recorded
+# ratio) with nothing but the CI itself running; a lost fast path still costs 5-30x.
+FACTOR = 3.0
 
 
 def check(figures: dict) -> list[str]:
