@@ -224,7 +224,10 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None,
     bar.update()
     written.append(write_comparison_report(
         results, out / "report.html", title="backtest demo: one strategy at 1x, 3x, 10x, 25x",
-        notes=summary, images=images))
+        notes=summary, images=images,
+        # the tables of each run's analysis, not its figure: four figures would triple
+        # the demo's time (about 1 s each); `backtest run` and Result.report() draw it
+        analysis_figures=False))
     bar.update()
     bar.close()
     elapsed = time.perf_counter() - t0

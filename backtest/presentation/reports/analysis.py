@@ -61,11 +61,14 @@ def _costs_by_year(costs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def analysis_html(result: Any, benchmark: bool = True) -> str:
+def analysis_html(result: Any, benchmark: bool = True, figure: bool = True) -> str:
     """The analysis part of a report (HTML): figure, monthly returns, drawdown periods,
-    exit reasons, costs per year, and the buy-and-hold comparison when one exists."""
+    exit reasons, costs per year, and the buy-and-hold comparison when one exists.
+    ``figure=False`` leaves out the figure (about 1 s to draw and encode), keeping the
+    tables."""
     currency = esc(result.account_currency)
-    parts = [img(figure_png(plot_analysis(result)), "monthly returns, trade PnL, costs")]
+    parts = [img(figure_png(plot_analysis(result)), "monthly returns, trade PnL, costs")
+             if figure else ""]
     parts.append(f"<h3>Monthly returns</h3>{wide(_monthly_html(result.monthly_returns()))}")
     parts.append("<h3>Drawdown periods (deepest first)</h3><p class='muted'>peak: last bar "
                  "at the running maximum; recovery: first bar back at that level.</p>"

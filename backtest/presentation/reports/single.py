@@ -78,7 +78,7 @@ def write_result_report(result: Any, path: str | os.PathLike[str], title: str | 
 def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[str],
                             title: str = "Comparison of runs", *, notes: str | None = None,
                             images: Mapping[str, bytes] | None = None, log: bool | None = None,
-                            run_details: bool = True) -> Path:
+                            run_details: bool = True, analysis_figures: bool = True) -> Path:
     """Write an HTML report comparing several runs (e.g. one strategy at several leverages).
 
     Parameters
@@ -96,7 +96,10 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
         Log-scale the comparison chart's equity axis; default the rule of every equity axis
         (log beyond a 10× span).
     run_details : bool
-        Add one section per run: figure, trades, events and parameters.
+        Add one section per run: figure, analysis, trades, events and parameters.
+    analysis_figures : bool
+        Draw each run's analysis figure (monthly grid, trade PnL, costs; about 1 s a run);
+        False keeps the analysis tables only.
     """
     if not results:
         raise ValueError("write_comparison_report: results is empty; pass {label: Result}.")
@@ -125,7 +128,7 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
             parts.append(
                 f"<h2>Run {esc(label)}</h2><p>{esc(repr(r)[1:-1])}</p>{img(png, label)}"
                 f"<details><summary>Analysis: monthly returns, drawdown periods, exits by "
-                f"reason, costs</summary>{analysis_html(r)}</details>"
+                f"reason, costs</summary>{analysis_html(r, figure=analysis_figures)}</details>"
                 f"<details><summary>Trades ({len(r.trades)})</summary>{trades_table(r)}"
                 f"</details><details open><summary>Events by kind</summary>"
                 f"{events_table(r)}</details>")
