@@ -27,12 +27,12 @@ from backtest.kernels.records import (
     N_STATE,
 )
 from backtest.kernels.stats import N_STATS
+from backtest.kernels.views import unowned
 from backtest.kernels.windows import (
     A_DONE,
     N_AUX,
     N_PRICES,
     _advance,
-    _borrowed,
     _codes,
     _start_column,
 )
@@ -91,24 +91,24 @@ def _path_chunks(params, hold, md, inst, tiers, signals, bar_ns, src, scale, hou
     """``paths_block``'s loop on borrowed views of its arrays."""
     # Borrowed views of the caller's arrays, made here: the caller's frame owns the
     # arrays for the whole call (a view made before the call could outlive its array).
-    params = _borrowed(params)
-    hold = _borrowed(hold)
-    md = _borrowed(md)
-    inst = _borrowed(inst)
-    tiers = _borrowed(tiers)
-    signals = _borrowed(signals)
-    src = _borrowed(src)
-    scale = _borrowed(scale)
-    hours = _borrowed(hours)
-    bounds = _borrowed(bounds)
-    out = _borrowed(out)
-    state = _borrowed(state)
-    aux = _borrowed(aux)
-    bar = _borrowed(bar)
-    stats = _borrowed(stats)
-    backup = _borrowed(backup)
-    trades = _borrowed(trades)
-    events = _borrowed(events)
+    params = unowned(params)
+    hold = unowned(hold)
+    md = unowned(md)
+    inst = unowned(inst)
+    tiers = unowned(tiers)
+    signals = unowned(signals)
+    src = unowned(src)
+    scale = unowned(scale)
+    hours = unowned(hours)
+    bounds = unowned(bounds)
+    out = unowned(out)
+    state = unowned(state)
+    aux = unowned(aux)
+    bar = unowned(bar)
+    stats = unowned(stats)
+    backup = unowned(backup)
+    trades = unowned(trades)
+    events = unowned(events)
 
     n_c = params.shape[0]
     horizon = src.shape[1]

@@ -44,7 +44,7 @@ Speed: a held position on a bar where nothing can happen (``_quiet``: no level r
 the bar's extremes, no order, no signal, not the last bar) takes ``_held_quietly``: what
 ``step_bar`` does on such a bar (funding settled by ``step.settle_funding``, the trailing
 reference moved, ``stats.update_bar_stats``, the ruin test), without the event logic. The
-block works on borrowed (reference-count free) views of its arrays (``_borrowed``), and the
+block works on borrowed (reference-count free) views of its arrays (``views.unowned``), and the
 per-column helpers are inlined into the loop (``inline="always"``): a call passing a dozen
 arrays cost ~4x the quiet bar's arithmetic (90 -> 14 ns per column-bar, one thread).
 
@@ -58,8 +58,7 @@ Imports numpy, numba and kernels only.
 """
 
 import numpy as np
-from numba import carray, config, njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from backtest.kernels.records import (
     FILL_CLOSE,
@@ -99,6 +98,7 @@ from backtest.kernels.records import (
 )
 from backtest.kernels.stats import N_STATS, finalize_stats, update_bar_stats
 from backtest.kernels.step import RUIN_FRACTION, init_state, load_bar, settle_funding, step_bar
+from backtest.kernels.views import unowned
 
 O_LIQ_BAR = N_STATS
 O_STOP_BAR = N_STATS + 1
@@ -109,34 +109,6 @@ A_DONE, A_LIQ_BAR, A_STOP_BAR = 0, 1, 2
 N_AUX = 3
 N_PRICES = 8            # M_OPEN..M_MARK_CLOSE: the columns a bootstrap block rescales
 _ENTRIES = SIG_ENTRY | SIG_SHORT_ENTRY
-
-
-@intrinsic
-def _address_as(typingctx, address, like):
-    """An integer address as a pointer to the dtype of the array ``like``."""
-    sig = types.CPointer(like.dtype)(types.intp, like)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
-
-    return sig, codegen
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _borrowed(a):
-    """``a`` (C-contiguous) seen through a view without a reference count.
-
-    Numba increments and decrements an array's reference count (atomic instructions) each
-    time the array, or a row view of it, is passed to a function; per column-bar that is
-    dozens of atomics, more than the bar's arithmetic. Views of a view without a meminfo
-    have none either. ``a`` must outlive the view: every caller keeps it in its frame.
-    """
-    return carray(_address_as(a.ctypes.data, a), a.shape)
-
-
-if config.DISABLE_JIT:  # plain Python: no pointers
-    def _borrowed(a):  # noqa: F811
-        return a
 
 
 @njit(cache=True, nogil=True)
@@ -312,25 +284,25 @@ def _rolling_chunks(params, hold, md, inst, tiers, signals, bar_ns, starts, ends
     """``rolling_block``'s loop on borrowed views of its arrays."""
     # Borrowed views of the caller's arrays, made here: the caller's frame owns the
     # arrays for the whole call (a view made before the call could outlive its array).
-    params = _borrowed(params)
-    hold = _borrowed(hold)
-    md = _borrowed(md)
-    inst = _borrowed(inst)
-    tiers = _borrowed(tiers)
-    signals = _borrowed(signals)
-    starts = _borrowed(starts)
-    ends = _borrowed(ends)
-    bounds = _borrowed(bounds)
-    out = _borrowed(out)
-    state = _borrowed(state)
-    aux = _borrowed(aux)
-    bar = _borrowed(bar)
-    first = _borrowed(first)
-    stats = _borrowed(stats)
-    backup = _borrowed(backup)
-    trades = _borrowed(trades)
-    events = _borrowed(events)
-    ks = _borrowed(ks)
+    params = unowned(params)
+    hold = unowned(hold)
+    md = unowned(md)
+    inst = unowned(inst)
+    tiers = unowned(tiers)
+    signals = unowned(signals)
+    starts = unowned(starts)
+    ends = unowned(ends)
+    bounds = unowned(bounds)
+    out = unowned(out)
+    state = unowned(state)
+    aux = unowned(aux)
+    bar = unowned(bar)
+    first = unowned(first)
+    stats = unowned(stats)
+    backup = unowned(backup)
+    trades = unowned(trades)
+    events = unowned(events)
+    ks = unowned(ks)
 
     n_c = params.shape[0]
     for i in range(block, bounds.shape[0], n_blocks):
