@@ -19,7 +19,12 @@ from backtest.risk import bootstrap as B
 from backtest.risk.engine import run_paths, run_rolling
 from backtest.risk.result import RiskResult
 from backtest.risk.windows import horizon_ns, plan_windows
-from backtest.simulation.arrays import instrument_arrays, market_arrays, signal_mask
+from backtest.simulation.arrays import (
+    check_market,
+    instrument_arrays,
+    market_arrays,
+    signal_mask,
+)
 from backtest.simulation.params import SIGNAL_NAMES, prepare_signal
 from backtest.sweeps.grid import MARKET_PARAMS, Plan, expand
 
@@ -124,16 +129,12 @@ def leverage_risk(market: Any, leverage: Any = DEFAULT_LEVERAGE, horizon: Any = 
     return _bootstrap(market, horizon, n_paths, block, bootstrap, seed, threads, hold_mode,
                       signals, params_rows, hold, md, inst, tiers, common)
 
+
 def _check_market(market: Any) -> None:
     if isinstance(market, Mapping):
         raise ValueError(f"{WHERE}: several markets (a portfolio) are not supported; pass "
                          "one Market.")
-    if not hasattr(market, "index_ns") or not hasattr(market, "instrument"):
-        raise TypeError(f"{WHERE}: market must be a Market from bt.load_market(...), got "
-                        f"{type(market).__name__}.")
-    if market.n_bars < 3:
-        raise ValueError(f"{WHERE}: the market has {market.n_bars} bar(s); at least 3 are "
-                         "needed.")
+    check_market(market, WHERE, min_bars=3)
     if market.instrument.kind == "future":
         raise ValueError(f"{WHERE}: {market.instrument.symbol} is a dated future; each window "
                          "would need its own expiry and settlement. Use the perpetual, or "

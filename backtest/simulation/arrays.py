@@ -142,18 +142,21 @@ _MARKET_ARRAYS = ("open", "high", "low", "close", "mark_open", "mark_high", "mar
                   "next_funding_rate")
 
 
-def check_market(market: Any) -> None:
+def check_market(market: Any, where: str = "run()", min_bars: int = 2) -> None:
+    """Refuse what is not a usable single ``Market`` before any kernel sees it: the public
+    entry point ``where`` (``run()``, ``sweep()``, ...) names itself in the message."""
     if not hasattr(market, "index_ns") or not hasattr(market, "instrument"):
-        raise TypeError(f"run(): market must be a Market from bt.load_market(...), got "
+        raise TypeError(f"{where}: market must be a Market from bt.load_market(...), got "
                         f"{type(market).__name__}.")
-    if market.n_bars < 2:
-        raise ValueError(f"run(): the market has {market.n_bars} bar(s); at least 2 are needed.")
+    if market.n_bars < min_bars:
+        raise ValueError(f"{where}: the market has {market.n_bars} bar(s); at least "
+                         f"{min_bars} are needed.")
     if not isinstance(market.instrument, Instrument):
-        raise TypeError(f"run(): market.instrument must be a backtest Instrument, got "
+        raise TypeError(f"{where}: market.instrument must be a backtest Instrument, got "
                         f"{type(market.instrument).__name__}. Load the market with "
                         "instrument='binance:BTCUSDT' (a preset) or bt.Instrument.simple(...).")
     short = [name for name in _MARKET_ARRAYS
              if getattr(market, name) is not None and len(getattr(market, name)) != market.n_bars]
     if short:  # only a hand-built Market can get here; the kernels do not bounds-check
-        raise ValueError(f"run(): market arrays {short} do not have one value per bar "
+        raise ValueError(f"{where}: market arrays {short} do not have one value per bar "
                          f"({market.n_bars}). Build markets with bt.load_market(...).")

@@ -25,6 +25,7 @@ from backtest.data.fingerprint import fingerprint_parts
 from backtest.kernels.stats import N_STATS, STAT_NAMES
 from backtest.kernels.sweep import sweep_block, tile_bounds
 from backtest.simulation.arrays import (
+    check_market,
     expiry_settlement,
     instrument_arrays,
     market_arrays,
@@ -55,7 +56,7 @@ def sweep_single(market: Any, entries: Any = None, exits: Any = None, short_entr
                  short_exits: Any = None, *, progress: bool = True, executor: Any = None,
                  chunk_size: int | None = None, store: Any = None, **grid: Any) -> SweepResult:
     """The sweep of one ``Market``; the arguments of ``backtest.sweep``."""
-    _check_market(market)
+    check_market(market, "sweep()")
     max_memory = grid.pop("max_memory", None)
     client = dask_client(executor)
     set_names, bool_signals = _signal_sets(market, (entries, exits, short_entries,
@@ -179,18 +180,6 @@ def run_blocks(params: np.ndarray, md: np.ndarray, inst: np.ndarray, tiers: np.n
     finally:
         if own:
             pool.shutdown()
-
-
-def _check_market(market: Any) -> None:
-    if isinstance(market, dict):
-        raise ValueError("sweep(): several markets (a portfolio) are not supported; sweep each "
-                         "market on its own.")
-    if not hasattr(market, "index_ns") or not hasattr(market, "instrument"):
-        raise TypeError(f"sweep(): market must be a Market from bt.load_market(...), got "
-                        f"{type(market).__name__}.")
-    if market.n_bars < 2:
-        raise ValueError(f"sweep(): the market has {market.n_bars} bar(s); at least 2 are "
-                         "needed.")
 
 
 def _signal_sets(market: Any, args: tuple[Any, ...]
