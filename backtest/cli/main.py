@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from backtest.cli.output import produce_and_write
 from backtest.errors import DataError
 
 
@@ -155,64 +155,25 @@ def _sweep_summary(cfg: Any, swept: Any) -> str:
     return "\n".join(lines)
 
 
-def _out_dir(out: str | None, config: str) -> Path:
-    """``--out`` or ``out/<config stem>`` (relative to the current folder); never a file."""
-    folder = Path(out) if out else Path("out") / Path(config).stem
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--out {folder}: exists and is a file, not a folder; the results "
-                         "are several files. Fix: pass another --out folder or move the file.")
-    return folder
-
-
-def _write_all(folder: Path, payloads: dict[str, bytes | str]) -> list[Path]:
-    """The payloads as one set in ``folder``: all new or all old (``atomic.write_set``)."""
-    from backtest.atomic import write_set
-
-    return write_set(folder, payloads)
-
-
-def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """The library's warnings (UserWarning) once each as ``backtest: warning: ...``; any
-    other category (a dependency's deprecation) the usual way."""
-    for w in caught:
-        if not issubclass(w.category, UserWarning):
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    for message in dict.fromkeys(str(w.message) for w in caught
-                                 if issubclass(w.category, UserWarning)):
-        print(f"backtest: warning: {message}", file=sys.stderr)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from backtest.cli.config import run_config
 
-    folder = _out_dir(args.out, args.config)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    def produce() -> tuple[dict[str, bytes | str], str]:
         cfg, result = run_config(args.config)
-        payloads = _run_payloads(result)  # everything rendered before any write
-        summary = _run_summary(cfg, result)
-    _print_warnings(caught)
-    written = _write_all(folder, payloads)
-    print(summary)
-    print("files: " + ", ".join(str(p) for p in written))
-    return 0
+        return _run_payloads(result), _run_summary(cfg, result)
+
+    return produce_and_write(args.out, args.config, produce)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from backtest.cli.config import sweep_config
 
-    folder = _out_dir(args.out, args.config)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    def produce() -> tuple[dict[str, bytes | str], str]:
         cfg, swept = sweep_config(args.config, progress=not args.no_progress,
                                   store=args.store)
-        payloads = _sweep_payloads(swept)
-        summary = _sweep_summary(cfg, swept)
-    _print_warnings(caught)
-    written = _write_all(folder, payloads)
-    print(summary)
-    print("files: " + ", ".join(str(p) for p in written))
-    return 0
+        return _sweep_payloads(swept), _sweep_summary(cfg, swept)
+
+    return produce_and_write(args.out, args.config, produce)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

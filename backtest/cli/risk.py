@@ -17,8 +17,6 @@ Prints the description and the table; writes ``risk_table.csv``, ``survival.csv`
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ import pandas as pd
 
 from backtest.cli import config as C
 from backtest.cli import schema as S
+from backtest.cli.output import produce_and_write
 
 RISK_KEYS = ("method", "horizon", "starts", "side", "n_paths", "block", "bootstrap", "seed",
              "threads", "threshold")
@@ -78,48 +77,33 @@ def risk_config(path: str | Path) -> tuple[S.Config, Any, pd.DataFrame | None]:
     return cfg, result, safe
 
 
-def _out_dir(out: str | None, config: str) -> Path:
-    """``--out`` or ``out/<config stem>``, as ``backtest run``/``sweep``; never a file."""
-    folder = Path(out) if out else Path("out") / Path(config).stem
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--out {folder}: exists and is a file, not a folder; the results "
-                         "are several files. Fix: pass another --out folder.")
-    return folder
-
-
-def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """The library's warnings once each as ``backtest: warning: ...``."""
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        print(f"backtest: warning: {message}", file=sys.stderr)
-
-
 def _cmd_risk(args: argparse.Namespace) -> int:
-    from backtest.atomic import write_atomic
     from backtest.presentation.plotting.common import figure_png
     from backtest.presentation.reports.risk import risk_report_html
 
-    folder = _out_dir(args.out, args.config)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cfg, result, safe = risk_config(args.config)
+    def produce() -> tuple[dict[str, bytes | str], str]:
+        _, result, safe = risk_config(args.config)
         payloads = {"risk_table.csv": result.table.to_csv(),
                     "survival.csv": result.survival().to_csv(),
                     "risk.png": figure_png(result.plot()),
                     "report.html": risk_report_html(result)}
-    _print_warnings(caught)
-    written = [write_atomic(folder / name, data) for name, data in payloads.items()]
+        return payloads, _summary(result, safe)
+
+    return produce_and_write(args.out, args.config, produce)
+
+
+def _summary(result: Any, safe: pd.DataFrame | None) -> str:
+    """The printed answer: the method, the table's headline columns, the safe leverage."""
     with pd.option_context("display.width", 200, "display.max_columns", 12):
         shown = result.table[[c for c in result.table.columns if c in SHOWN]]
-        print(result.describe())
-        print(shown.to_string(float_format="{:.4g}".format))
+        lines = [result.describe(), shown.to_string(float_format="{:.4g}".format)]
     if safe is not None:
         for side, row in safe.iterrows():
-            print(f"safe leverage ({side}): {row['safe_leverage']:g}x keeps P(liquidation "
-                  f"within {row['horizon']}) at {row['p_liquidation']:.2%} < "
-                  f"{row['threshold']:.0%}; next {row['next_leverage']:g}x: "
-                  f"{row['next_p_liquidation']:.2%}")
-    print("files: " + ", ".join(str(p) for p in written))
-    return 0
+            lines.append(f"safe leverage ({side}): {row['safe_leverage']:g}x keeps "
+                         f"P(liquidation within {row['horizon']}) at "
+                         f"{row['p_liquidation']:.2%} < {row['threshold']:.0%}; next "
+                         f"{row['next_leverage']:g}x: {row['next_p_liquidation']:.2%}")
+    return "\n".join(lines)
 
 
 SHOWN = ("n_windows", "n_paths", "p_liquidation", "p_ruin", "p_stopped", "p_drawdown_50",
