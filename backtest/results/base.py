@@ -9,6 +9,7 @@ small subclass that supplies :meth:`_raw_stats`, :meth:`_fingerprint_inputs`,
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from functools import cached_property
 from typing import Any
 
@@ -19,7 +20,7 @@ from backtest.data.fingerprint import fingerprint
 from backtest.version import __version__
 
 
-class RunResult:
+class RunResult(ABC):
     """Base of ``Result``, ``PortfolioResult`` and ``RollResult``.
 
     Subclasses set ``kind`` (the key ``plot``/``report`` dispatch on), ``params``,
@@ -32,20 +33,21 @@ class RunResult:
     account_currency: str
 
     # -- what a subclass supplies -------------------------------------------------------
+    @abstractmethod
     def _raw_stats(self) -> pd.Series:
-        """SPEC §8 stats (``STAT_NAMES`` keys, counts as ints)."""
-        raise NotImplementedError
+        """The stats of docs/semantics.md (``STAT_NAMES`` keys, counts as ints)."""
 
+    @abstractmethod
     def _fingerprint_inputs(self) -> tuple[Any, Any, Any]:
         """(market or markets, params, signals) hashed by :attr:`fingerprint`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _describe(self) -> str:
         """The one-line name of the run shown first in the repr (symbol, leverage, mode)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _equity_values(self) -> np.ndarray:
-        return self.equity.to_numpy()
+        """The equity per bar (account currency), float64, for :attr:`drawdown`."""
 
     # -- shared -------------------------------------------------------------------------
     @cached_property
