@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from backtest.atomic import write_atomic
+from backtest.atomic import write_atomic, write_temporary
 from backtest.errors import DataError
 
 try:  # POSIX advisory locks; elsewhere the exclusive manifest creation is the guard
@@ -171,13 +170,8 @@ class SweepStore:
         """Create ``sweep.json`` whole or not at all; False when another sweep created it
         first (then it is read and compared like any existing manifest)."""
         payload = json.dumps({**self.identity, "chunks": {}}, indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{MANIFEST}.", suffix=".tmp")
+        tmp = write_temporary(file, payload)
         try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
             os.link(tmp, file)  # fails if the manifest exists: the loser of a race sees it
         except FileExistsError:
             return False
