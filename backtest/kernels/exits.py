@@ -209,18 +209,24 @@ def favourable_leg(st, p, t, bar, inst, trades):
     return False
 
 
-@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def move_trailing_reference(st, p, t, bar):
-    """The trailing reference follows the trigger series' favourable extreme."""
+@njit(cache=True, nogil=True, inline="always")
+def trailing_reference(st, p, bar):
+    """The trailing reference after ``bar``: the trigger series' favourable extreme when it
+    is better than the current one, else the current one (unchanged when flat). Also used
+    by the risk windows' quiet path (``kernels/windows.py``)."""
     side = st[S_SIDE]
-    if side == 0.0:
-        return
     if p[P_STOP_TRIGGER] == TRIGGER_MARK:
         best = bar[M_MARK_HIGH] if side > 0.0 else bar[M_MARK_LOW]
     else:
         best = bar[M_HIGH] if side > 0.0 else bar[M_LOW]
-    if side * (best - st[S_TRAIL_REF]) > 0.0:
-        st[S_TRAIL_REF] = best
+    return best if side * (best - st[S_TRAIL_REF]) > 0.0 else st[S_TRAIL_REF]
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def move_trailing_reference(st, p, t, bar):
+    """The trailing reference follows the trigger series' favourable extreme."""
+    if st[S_SIDE] != 0.0:
+        st[S_TRAIL_REF] = trailing_reference(st, p, bar)
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)

@@ -60,6 +60,7 @@ Imports numpy, numba and kernels only.
 import numpy as np
 from numba import njit
 
+from backtest.kernels.exits import trailing_reference
 from backtest.kernels.records import (
     FILL_CLOSE,
     I_KIND,
@@ -155,7 +156,7 @@ def _quiet(st, p, bar):
     level = st[S_STOP]
     trail = p[P_TRAILING]
     if trail == trail:
-        ref = _moved_reference(st, p, bar)
+        ref = trailing_reference(st, p, bar)
         trail_level = ref * (1.0 - side * trail)
         if level != level or side * (trail_level - level) > 0.0:
             level = trail_level
@@ -164,18 +165,6 @@ def _quiet(st, p, bar):
         return False
     tp = st[S_TAKE_PROFIT]
     return not (tp == tp and side * (last_fav - tp) >= 0.0)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _moved_reference(st, p, bar):
-    """The trailing reference after this bar (``step.move_trailing_reference``: the
-    trigger series' favourable extreme when it is better)."""
-    side = st[S_SIDE]
-    if p[P_STOP_TRIGGER] == TRIGGER_MARK:
-        best = bar[M_MARK_HIGH] if side > 0.0 else bar[M_MARK_LOW]
-    else:
-        best = bar[M_HIGH] if side > 0.0 else bar[M_LOW]
-    return best if side * (best - st[S_TRAIL_REF]) > 0.0 else st[S_TRAIL_REF]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -197,7 +186,7 @@ def _held_quietly(rel, st, p, bar, inst, tiers, backup):
         return False
     if not funded:
         st[S_FUNDING_BAR] = 0.0
-    st[S_TRAIL_REF] = _moved_reference(st, p, bar)
+    st[S_TRAIL_REF] = trailing_reference(st, p, bar)
     update_bar_stats(st, p, bar, inst)
     if st[S_EQUITY] <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
         st[S_RUINED] = 1.0
