@@ -43,6 +43,7 @@ from backtest.data.market import load_market
 from backtest.data.samples import sample_path
 from backtest.errors import DataError
 from backtest.presentation.plotting import figure_png, plot_comparison, plot_result
+from backtest.presentation.render_pool import RenderPool
 from backtest.presentation.reports.single import write_atomic, write_comparison_report
 from backtest.presentation.tables import format_value
 from backtest.simulation.run import run
@@ -151,6 +152,46 @@ def _progress(show: bool) -> Any:
                 delay=PROGRESS_DELAY_S, disable=not show, leave=False)
 
 
+def result_png(result: Any) -> bytes:
+    """One run's figure as PNG (module level, so the render worker can be sent it)."""
+    return figure_png(plot_result(result))   # log equity axis beyond a 10x span
+
+
+def comparison_png(results: dict[str, Any], symbol: str) -> bytes:
+    """The equity comparison of all runs as PNG (module level, like :func:`result_png`)."""
+    return figure_png(plot_comparison(results, title=(
+        f"{symbol}: {FAST}h/{SLOW}h SMA cross, long/short, 5% stop, 25% of the wallet as "
+        "isolated margin — by leverage")))
+
+
+def _figures_and_report(results: dict[str, Any], symbol: str, summary: str, out: Path,
+                        pool: RenderPool, bar: Any) -> list[Path]:
+    """Draw the figures (the last half of the runs in the render worker, if there is one,
+    the rest here meanwhile), write them and the report; returns the files written."""
+    labels = list(results)
+    elsewhere = labels[len(labels) // 2:] if pool.parallel else []
+    pending = dict(zip(elsewhere, pool.render([(result_png, (results[label],))
+                                               for label in elsewhere]), strict=True))
+    images: dict[str, bytes] = {}
+    written: list[Path] = []
+    for label in labels:
+        images[label] = (pending[label].result() if label in pending
+                         else result_png(results[label]))
+        written.append(write_atomic(out / f"result_{label}.png", images[label]))
+        bar.update()
+    comparison = comparison_png(results, symbol)
+    written.append(write_atomic(out / "comparison.png", comparison))
+    bar.update()
+    written.append(write_comparison_report(
+        results, out / "report.html", title="backtest demo: one strategy at 1x, 3x, 10x, 25x",
+        notes=summary, images=images, comparison_image=comparison,
+        # the tables of each run's analysis, not its figure: four figures would triple
+        # the demo's time (about 1 s each); `backtest run` and Result.report() draw it
+        analysis_figures=False))
+    bar.update()
+    return written
+
+
 def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None,
              progress: bool = True) -> str:
     """Run the module's strategy at 1×, 3×, 10×, 25× and write figures and a report.
@@ -181,54 +222,42 @@ def run_demo(out_dir: str | Path = "out/demo", data: str | Path | None = None,
     out = Path(out_dir)
     notes: list[str] = []
     bar = _progress(progress)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        market = load_market(paths["bars"], mark=paths["mark"], funding=paths["funding"],
-                             instrument=INSTRUMENT, start=START, end=END)
-        entries, short_entries = ma_cross(market.bars["close"], FAST, SLOW)
-        bar.update()
-        results: dict[str, Any] = {}
-        for lev in LEVERAGES:
-            label = f"{lev}x"
-            n_before = len(caught)
-            results[label] = run(market, entries=entries, short_entries=short_entries,
-                                 leverage=lev, **RUN_PARAMS)
-            notes += [f"{label}: {w.message}" for w in caught[n_before:]]
-            notes += _rejections(label, results[label])
+    # started first: its imports overlap the data loading and the kernels' compile
+    pool = RenderPool()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            market = load_market(paths["bars"], mark=paths["mark"], funding=paths["funding"],
+                                 instrument=INSTRUMENT, start=START, end=END)
+            entries, short_entries = ma_cross(market.bars["close"], FAST, SLOW)
             bar.update()
-    notes = list(dict.fromkeys(notes))
-    t_run = time.perf_counter() - t0
-    currency = market.instrument.account_currency
-    funding_events = int(market.funding_count.sum())
-    head = (f"backtest demo: {market.instrument.symbol} perpetual ({INSTRUMENT}), 1h bars "
-            f"{market.index[0]:%Y-%m-%d %H:%M} -> {market.index[-1]:%Y-%m-%d %H:%M} UTC "
-            f"({market.n_bars:,} bars, liquidation on the {market.mark_source} price, "
-            f"{funding_events:,} funding events), initial capital "
-            f"{RUN_PARAMS['initial_capital']:,.0f} {currency}")
-    body = [head, _strategy(market.instrument), "", _table(results, currency), "",
-            _wick_line(market)]
-    if notes:
-        body += ["", "notes:"] + [f"  {n}" for n in notes]
-    summary = "\n".join(body)
-
-    images: dict[str, bytes] = {}
-    written: list[Path] = []
-    for label, r in results.items():
-        images[label] = figure_png(plot_result(r))   # log equity axis beyond a 10x span
-        written.append(write_atomic(out / f"result_{label}.png", images[label]))
-        bar.update()
-    comparison = plot_comparison(results, title=(
-        f"{market.instrument.symbol}: {FAST}h/{SLOW}h SMA cross, long/short, 5% stop, 25% of "
-        "the wallet as isolated margin — by leverage"))
-    written.append(write_atomic(out / "comparison.png", figure_png(comparison)))
-    bar.update()
-    written.append(write_comparison_report(
-        results, out / "report.html", title="backtest demo: one strategy at 1x, 3x, 10x, 25x",
-        notes=summary, images=images,
-        # the tables of each run's analysis, not its figure: four figures would triple
-        # the demo's time (about 1 s each); `backtest run` and Result.report() draw it
-        analysis_figures=False))
-    bar.update()
+            results: dict[str, Any] = {}
+            for lev in LEVERAGES:
+                label = f"{lev}x"
+                n_before = len(caught)
+                results[label] = run(market, entries=entries, short_entries=short_entries,
+                                     leverage=lev, **RUN_PARAMS)
+                notes += [f"{label}: {w.message}" for w in caught[n_before:]]
+                notes += _rejections(label, results[label])
+                bar.update()
+        notes = list(dict.fromkeys(notes))
+        t_run = time.perf_counter() - t0
+        currency = market.instrument.account_currency
+        funding_events = int(market.funding_count.sum())
+        head = (f"backtest demo: {market.instrument.symbol} perpetual ({INSTRUMENT}), 1h bars "
+                f"{market.index[0]:%Y-%m-%d %H:%M} -> {market.index[-1]:%Y-%m-%d %H:%M} UTC "
+                f"({market.n_bars:,} bars, liquidation on the {market.mark_source} price, "
+                f"{funding_events:,} funding events), initial capital "
+                f"{RUN_PARAMS['initial_capital']:,.0f} {currency}")
+        body = [head, _strategy(market.instrument), "", _table(results, currency), "",
+                _wick_line(market)]
+        if notes:
+            body += ["", "notes:"] + [f"  {n}" for n in notes]
+        summary = "\n".join(body)
+        written = _figures_and_report(results, market.instrument.symbol, summary, out, pool,
+                                      bar)
+    finally:
+        pool.close()
     bar.close()
     elapsed = time.perf_counter() - t0
     files = "files: " + ", ".join(str(p) for p in written)

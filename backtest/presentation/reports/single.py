@@ -78,7 +78,8 @@ def write_result_report(result: Any, path: str | os.PathLike[str], title: str | 
 def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[str],
                             title: str = "Comparison of runs", *, notes: str | None = None,
                             images: Mapping[str, bytes] | None = None, log: bool | None = None,
-                            run_details: bool = True, analysis_figures: bool = True) -> Path:
+                            run_details: bool = True, analysis_figures: bool = True,
+                            comparison_image: bytes | None = None) -> Path:
     """Write an HTML report comparing several runs (e.g. one strategy at several leverages).
 
     Parameters
@@ -100,13 +101,18 @@ def write_comparison_report(results: Mapping[str, Any], path: str | os.PathLike[
     analysis_figures : bool
         Draw each run's analysis figure (monthly grid, trade PnL, costs; about 1 s a run);
         False keeps the analysis tables only.
+    comparison_image : bytes, optional
+        The comparison chart already rendered (PNG, e.g. for a file beside the report);
+        default: drawn here with ``log``.
     """
     if not results:
         raise ValueError("write_comparison_report: results is empty; pass {label: Result}.")
     images = dict(images or {})
     first = next(iter(results.values()))
     parts = [f"<pre>{esc(notes)}</pre>" if notes else ""]
-    parts.append(img(figure_png(plot_comparison(results, log=log)), "equity comparison"))
+    if comparison_image is None:
+        comparison_image = figure_png(plot_comparison(results, log=log))
+    parts.append(img(comparison_image, "equity comparison"))
     # One column per run, one row per stat: a few runs fit the page whatever the stats.
     shown = pd.DataFrame({label: [stat_display(k, v, r.account_currency)
                                   for k, v in r.stats.items()]

@@ -1,0 +1,104 @@
+"""A cold ``run()`` compiles its kernel on two cores: half here, half in a short-lived child.
+
+``compile_run_kernel()`` is called just before the first ``simulate`` call of a process.
+When that call would compile (no compiled signature, no index in Numba's disk cache), at
+least two CPUs are usable and the JIT is on, it starts ``python -c`` compiling
+``kernels.warmup.PARTS["entries"]`` into the disk cache, compiles ``PARTS["exits"]`` here,
+and waits for the child; ``simulate``'s compile then loads the child's half from the cache.
+A cold ``backtest demo`` fell from 14.0 s to ~12 s wall this way (benchmarks/README.md,
+"Cold start").
+
+Nothing depends on the child succeeding: if it cannot start, fails, or has not finished
+within half the time this process took for its own half (a busy machine), whatever it did
+not cache is compiled here as before and the child is stopped, so the worst case is the
+one-core time plus that bounded wait. The child writes only Numba's cache files, which
+Numba writes atomically (a temporary file, then ``os.replace``).
+``BACKTEST_PARALLEL_COMPILE=0`` turns it off.
+
+The child imports the kernels layer alone: ``backtest`` is registered as a bare package
+pointing at this package's folder, so the public modules (pandas, pyarrow, matplotlib) are
+not imported there; the kernels import only numpy and numba (``tests/test_architecture.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from backtest.simulation.compile_notice import will_compile
+
+# How long this process waits for the child after its own half: a fraction of the time
+# its own half took (the halves take ~5 s each on an idle core), at least MIN_WAIT_S.
+WAIT_FRACTION = 0.5
+MIN_WAIT_S = 1.0
+
+_CHILD = (
+    "import sys, types\n"
+    "package = types.ModuleType('backtest')\n"
+    "package.__path__ = [sys.argv[1]]\n"
+    "sys.modules['backtest'] = package\n"
+    "from backtest.kernels.warmup import compile_part\n"
+    "compile_part(sys.argv[2])\n"
+)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def wanted(kernel: Any) -> bool:
+    """A parallel compile would help: ``kernel`` will compile, the JIT is on, 2+ CPUs."""
+    if os.environ.get("BACKTEST_PARALLEL_COMPILE", "1") == "0":
+        return False
+    if not hasattr(kernel, "compile") or not sys.executable:   # NUMBA_DISABLE_JIT=1
+        return False
+    return usable_cpus() >= 2 and will_compile(kernel)
+
+
+def start_child(part: str) -> subprocess.Popen[bytes] | None:
+    """Start the child compiling ``part``; None when it cannot be started."""
+    package_dir = str(Path(__file__).resolve().parent.parent)
+    try:
+        return subprocess.Popen([sys.executable, "-c", _CHILD, package_dir, part],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def compile_run_kernel(simulate: Any) -> bool:
+    """Compile ``simulate`` (``kernels.warmup.ROOT``) on two cores when it is cold (module
+    docstring); returns whether the child's half was waited for. Afterwards ``simulate``
+    has its compiled signature, so its call compiles nothing."""
+    if not wanted(simulate):
+        return False
+    from backtest.kernels.warmup import ROOT, compile_part
+
+    child = start_child("entries")
+    started = time.perf_counter()
+    compile_part("exits")
+    own = time.perf_counter() - started
+    waited = False
+    if child is not None:
+        # The child's half takes about as long as this one on an idle core; on a busy
+        # machine it may take much longer, and waiting for it would make the cold start
+        # slower than compiling everything here: wait a bounded time, then compile on.
+        try:
+            child.wait(timeout=max(MIN_WAIT_S, WAIT_FRACTION * own))
+            waited = child.returncode == 0
+        except subprocess.TimeoutExpired:
+            pass
+    dispatcher, argument_types = ROOT
+    dispatcher.compile(argument_types)
+    if child is not None and child.poll() is None:
+        child.kill()        # its remaining work is done here by now
+        child.wait()
+    return waited
