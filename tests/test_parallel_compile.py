@@ -30,17 +30,18 @@ SCRIPT = textwrap.dedent("""
     import numpy as np, pandas as pd
     import backtest as bt
     from backtest.kernels.simulate import simulate
-    from backtest.kernels.warmup import PARTS, ROOT
-    from backtest.simulation.parallel_compile import compile_run_kernel
-    used_child = compile_run_kernel(simulate)
+    from backtest.kernels.warmup import PARTS
+    from backtest.simulation.parallel_compile import two_core_compile
     idx = pd.date_range("2024-01-01", periods=300, freq="h", tz="UTC")
     c = 100 + np.cumsum(np.random.default_rng(1).normal(0, 1, 300))
     bars = pd.DataFrame({"open": c, "high": c + 1, "low": c - 1, "close": c}, index=idx)
     m = bt.load_market(bars, funding=0, instrument=bt.Instrument.simple())
     e = np.zeros(300, bool); e[::25] = True
+    with two_core_compile(simulate) as used_child:
+        pass
     r = bt.run(m, entries=e, leverage=5, stop_loss=0.02)
     counts = {d.py_func.__name__: len(d.signatures)
-              for d, _ in [*PARTS["entries"], *PARTS["exits"], ROOT]}
+              for d, _ in [*PARTS["entries"], *PARTS["exits"], (simulate, None)]}
     print(json.dumps({"used_child": used_child, "compiled": compiled, "counts": counts,
                       "final_equity": float(r.stats["final_equity"])}))
 """)
@@ -72,51 +73,59 @@ def test_the_child_compiles_its_half_and_the_run_uses_the_parts_signatures(tmp_p
 
 
 class _Dispatcher:
-    """Stands in for a Numba dispatcher: records compile calls."""
+    """Stands in for a cold Numba dispatcher."""
 
-    def __init__(self, log: list, name: str) -> None:
-        self.log, self.name, self.signatures = log, name, []
+    signatures: list = []
 
     def compile(self, argument_types) -> None:
-        self.log.append(self.name)
+        raise AssertionError("not called directly")
+
+
+def _fake_parts(monkeypatch, start_child) -> list[str]:
+    log: list[str] = []
+    monkeypatch.setattr(pc, "wanted", lambda kernel: True)
+    monkeypatch.setattr(pc, "start_child", start_child)
+    from backtest.kernels import warmup
+    monkeypatch.setattr(warmup, "compile_part", lambda name: log.append(name))
+    return log
 
 
 def test_a_failing_child_changes_nothing_but_the_time(monkeypatch):
-    log: list[str] = []
-    root = _Dispatcher(log, "root")
-    monkeypatch.setattr(pc, "wanted", lambda kernel: True)
-    monkeypatch.setattr(pc, "start_child", lambda part: subprocess.Popen(
+    log = _fake_parts(monkeypatch, lambda part: subprocess.Popen(
         [sys.executable, "-c", "raise SystemExit(3)"]))
-    from backtest.kernels import warmup
-    monkeypatch.setattr(warmup, "compile_part", lambda name: log.append(name))
-    monkeypatch.setattr(warmup, "ROOT", (root, ()))
-    assert pc.compile_run_kernel(root) is False
-    assert log == ["exits", "root"]            # our half, then the root (which compiles
-    #                                            whatever the child did not cache)
+    with pc.two_core_compile(_Dispatcher()) as waited:
+        log.append("kernel call")         # compiles whatever the child did not cache
+    assert waited is False
+    assert log == ["exits", "kernel call"]
+
+
+def test_a_child_that_cannot_start_changes_nothing_but_the_time(monkeypatch):
+    log = _fake_parts(monkeypatch, lambda part: None)
+    with pc.two_core_compile(_Dispatcher()) as waited:
+        log.append("kernel call")
+    assert waited is False
+    assert log == ["exits", "kernel call"]
 
 
 def test_a_slow_child_is_not_waited_for_and_is_stopped(monkeypatch):
-    log: list[str] = []
-    root = _Dispatcher(log, "root")
-    children = []
+    children: list[subprocess.Popen] = []
 
     def slow(part):
         children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
         return children[-1]
 
-    monkeypatch.setattr(pc, "wanted", lambda kernel: True)
-    monkeypatch.setattr(pc, "start_child", slow)
+    log = _fake_parts(monkeypatch, slow)
     monkeypatch.setattr(pc, "MIN_WAIT_S", 0.2)
-    from backtest.kernels import warmup
-    monkeypatch.setattr(warmup, "compile_part", lambda name: log.append(name))
-    monkeypatch.setattr(warmup, "ROOT", (root, ()))
-    assert pc.compile_run_kernel(root) is False
-    assert log == ["exits", "root"]
-    assert children[0].poll() is not None      # killed, not left running
+    with pc.two_core_compile(_Dispatcher()) as waited:
+        assert children[0].poll() is None     # still running: not waited for
+        log.append("kernel call")
+    assert waited is False
+    assert log == ["exits", "kernel call"]
+    assert children[0].poll() is not None     # stopped, not left running
 
 
 def test_it_stays_off_when_asked_or_when_the_jit_is_off(monkeypatch):
     monkeypatch.setenv("BACKTEST_PARALLEL_COMPILE", "0")
-    assert not pc.wanted(_Dispatcher([], "x"))
+    assert not pc.wanted(_Dispatcher())
     monkeypatch.delenv("BACKTEST_PARALLEL_COMPILE")
     assert not pc.wanted(lambda: None)          # NUMBA_DISABLE_JIT: a plain function

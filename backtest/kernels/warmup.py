@@ -11,8 +11,7 @@ parts call (``ledger``, ``contracts``) are compiled by both, in parallel.
 
 Contract: :data:`PARTS` maps a part to ``(dispatcher, argument types)`` pairs whose types
 are exactly the ones ``step_bar``/``simulate`` call them with (all arrays 1-D C-contiguous
-float64, see ``step.py``), and :data:`ROOT` is ``simulate``'s own call from
-``simulation.single``. A type that drifts from the call compiles a second, useless
+float64, see ``step.py``). A type that drifts from the call compiles a second, useless
 specialisation; ``tests/test_parallel_compile.py`` fails then. Pure Python (no kernel
 here); imports numba and kernels only, so a bare process can import it without the
 package's public modules.
@@ -29,8 +28,6 @@ _I = types.int64
 _F = types.float64
 _B = types.boolean
 _U8 = types.uint8
-_A2 = types.Array(types.float64, 2, "C")   # md: the bar-major market matrix
-_M2 = types.Array(types.uint8, 2, "C")     # signals: the bitmask matrix
 
 # Balanced by their measured compile time (CPU, this machine, 2026-12-06): ~3.7 s each
 # with the shared helpers.
@@ -51,10 +48,6 @@ PARTS = {
         (simulate.grow_buffer, (_A, _I)),
     ),
 }
-
-
-# The root: compiled last, it loads both parts (and what they share) instead of compiling.
-ROOT = (simulate.simulate, (_A, _A2, _A, _A, _M2, _F))
 
 
 def compile_part(name: str) -> None:

@@ -16,6 +16,8 @@ import numpy as np
 
 from backtest.kernels.paths import paths_block
 from backtest.kernels.windows import N_OUT, rolling_block
+from backtest.simulation.compile_notice import SECONDS, notify_compiling
+from backtest.simulation.parallel_compile import two_core_compile
 
 # Columns (groups x parameter rows) per chunk: the chunk's state rows stay in cache.
 CHUNK_COLUMNS = 4096
@@ -36,13 +38,15 @@ def _bounds(n_groups: int, n_combos: int, chunk_columns: int) -> np.ndarray:
 
 
 def _dealt(kernel, n_blocks: int, args_of) -> None:
-    if n_blocks == 1:
-        kernel(*args_of(0, 1))
-        return
-    with ThreadPoolExecutor(n_blocks) as pool:
-        jobs = [pool.submit(kernel, *args_of(b, n_blocks)) for b in range(n_blocks)]
-        for job in jobs:
-            job.result()
+    notify_compiling(kernel, seconds=SECONDS["risk"])
+    with two_core_compile(kernel):
+        if n_blocks == 1:
+            kernel(*args_of(0, 1))
+            return
+        with ThreadPoolExecutor(n_blocks) as pool:
+            jobs = [pool.submit(kernel, *args_of(b, n_blocks)) for b in range(n_blocks)]
+            for job in jobs:
+                job.result()
 
 
 def run_rolling(params: np.ndarray, hold: np.ndarray, md: np.ndarray, inst: np.ndarray,

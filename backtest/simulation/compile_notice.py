@@ -18,7 +18,7 @@ from typing import Any
 
 # CPU seconds of a cold compile on the 2-core development machine (benchmarks/README.md,
 # "Cold start"), by what is compiled; shown rounded in the notice.
-SECONDS = {"run": 12, "sweep": 12, "portfolio": 15}
+SECONDS = {"run": 12, "sweep": 12, "portfolio": 15, "risk": 15}
 
 _shown = False
 

@@ -1,12 +1,11 @@
-"""A cold ``run()`` compiles its kernel on two cores: half here, half in a short-lived child.
+"""A cold first run compiles its kernel on two cores: half here, half in a short-lived child.
 
-``compile_run_kernel()`` is called just before the first ``simulate`` call of a process.
-When that call would compile (no compiled signature, no index in Numba's disk cache), at
-least two CPUs are usable and the JIT is on, it starts ``python -c`` compiling
-``kernels.warmup.PARTS["entries"]`` into the disk cache, compiles ``PARTS["exits"]`` here,
-and waits for the child; ``simulate``'s compile then loads the child's half from the cache.
-A cold ``backtest demo`` fell from 14.0 s to ~12 s wall this way (benchmarks/README.md,
-"Cold start").
+:func:`two_core_compile` wraps the first call of a kernel built on ``step_bar`` (``run()``'s
+``simulate``, the sweep's, the risk windows'). When that call would compile (no compiled
+signature, no index in Numba's disk cache), at least two CPUs are usable and the JIT is on,
+it starts ``python -c`` compiling ``kernels.warmup.PARTS["entries"]`` into the disk cache,
+compiles ``PARTS["exits"]`` here, and waits for the child; the kernel's compile then loads
+the child's half from the cache (benchmarks/README.md, "Cold start", has the times).
 
 Nothing depends on the child succeeding: if it cannot start, fails, or has not finished
 within half the time this process took for its own half (a busy machine), whatever it did
@@ -26,6 +25,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,13 +75,17 @@ def start_child(part: str) -> subprocess.Popen[bytes] | None:
         return None
 
 
-def compile_run_kernel(simulate: Any) -> bool:
-    """Compile ``simulate`` (``kernels.warmup.ROOT``) on two cores when it is cold (module
-    docstring); returns whether the child's half was waited for. Afterwards ``simulate``
-    has its compiled signature, so its call compiles nothing."""
-    if not wanted(simulate):
-        return False
-    from backtest.kernels.warmup import ROOT, compile_part
+@contextmanager
+def two_core_compile(kernel: Any) -> Iterator[bool]:
+    """Around the first call of a kernel whose tree holds ``step_bar`` (``simulate``,
+    ``sweep_block``, the risk windows): when ``kernel`` is cold (module docstring), compile
+    ``kernels.warmup.PARTS`` on two cores before the body runs; yields whether the child's
+    half was waited for. The body's kernel call then compiles only the rest (its own loop
+    and whatever the child did not cache). A child still running at the end is stopped."""
+    if not wanted(kernel):
+        yield False
+        return
+    from backtest.kernels.warmup import compile_part
 
     child = start_child("entries")
     started = time.perf_counter()
@@ -96,9 +101,9 @@ def compile_run_kernel(simulate: Any) -> bool:
             waited = child.returncode == 0
         except subprocess.TimeoutExpired:
             pass
-    dispatcher, argument_types = ROOT
-    dispatcher.compile(argument_types)
-    if child is not None and child.poll() is None:
-        child.kill()        # its remaining work is done here by now
-        child.wait()
-    return waited
+    try:
+        yield waited
+    finally:
+        if child is not None and child.poll() is None:
+            child.kill()        # its remaining work has been done here by now
+            child.wait()
