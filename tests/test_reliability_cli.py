@@ -204,6 +204,20 @@ def test_describe_os_error_names_path_and_fix():
 
 # --- the config file ------------------------------------------------------------------------
 
+def test_an_out_folder_the_os_will_not_create_is_not_called_missing(tmp_path, monkeypatch):
+    import argparse
+    # mkdir under /proc (or any folder that takes no new entries) fails with ENOENT although
+    # the parent exists: say that, not "not found"
+    args = argparse.Namespace(out="/proc/backtest-out")
+    msg = describe_os_error(FileNotFoundError(errno.ENOENT, "x", "/proc/backtest-out"), args)
+    assert "cannot be created" in msg and "/proc/backtest-out" in msg and "Fix:" in msg
+    # a file being read that is missing stays "not found", with the folder reads start in
+    monkeypatch.chdir(tmp_path)
+    missing = str(tmp_path / "missing.parquet")
+    msg = describe_os_error(FileNotFoundError(errno.ENOENT, "x", missing), args)
+    assert f"not found: {missing}" in msg and str(tmp_path) in msg
+
+
 def test_a_utf8_bom_in_the_config_is_accepted(tmp_path, capsys):
     cfg = tmp_path / "bom.toml"
     cfg.write_bytes(b"\xef\xbb\xbf" + RUN.encode())

@@ -19,8 +19,7 @@ _FIXES = {
                                                   "disk; no half-written file was left"),
     errno.EDQUOT: ("disk quota exceeded", "free some space or pass --out on another disk; "
                                           "no half-written file was left"),
-    errno.ENOENT: ("not found", "check the path (relative paths start at "
-                                f"{os.getcwd()})"),
+    errno.ENOENT: ("not found", "check the path (relative paths start at {cwd})"),
     errno.EISDIR: ("is a directory, a file was expected", "pass a file path, e.g. "
                                                           "--out data/out.parquet"),
     errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another path"),
@@ -40,6 +39,28 @@ def describe_os_error(exc: OSError, args: argparse.Namespace | None = None) -> s
         path = getattr(args, "out", None) or getattr(args, "config", None)
     what, fix = _FIXES.get(exc.errno or -1, (exc.strerror or type(exc).__name__,
                                              "check the path and the file system"))
+    fix = fix.format(cwd=os.getcwd())
+    if exc.errno == errno.ENOENT and path is not None and _writing_into(path, args) \
+            and _parent_exists(path):
+        # e.g. mkdir under /proc: the folder is there, it just takes no new entries
+        what = "cannot be created: its folder exists but does not accept new entries"
+        fix = "choose another path (a folder you own)"
     where = f": {os.fsdecode(path)}" if path is not None else ""
     other = f" -> {os.fsdecode(exc.filename2)}" if getattr(exc, "filename2", None) else ""
     return f"{type(exc).__name__}: {what}{where}{other}. Fix: {fix}."
+
+
+def _parent_exists(path: str | bytes | os.PathLike[str]) -> bool:
+    """The folder that would hold ``path`` exists (so "not found" means "not creatable")."""
+    parent = os.path.dirname(os.path.abspath(os.fsdecode(path)))
+    return os.path.isdir(parent) and not os.path.exists(os.fsdecode(path))
+
+
+def _writing_into(path: str | bytes | os.PathLike[str], args: argparse.Namespace | None) -> bool:
+    """``path`` is the command's ``--out`` (or inside it): the failure was a write."""
+    out = getattr(args, "out", None) if args is not None else None
+    if not out:
+        return False
+    target = os.path.abspath(os.fsdecode(path))
+    base = os.path.abspath(os.path.expanduser(os.fsdecode(out)))
+    return target == base or target.startswith(base + os.sep)
