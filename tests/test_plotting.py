@@ -168,3 +168,23 @@ def test_interrupted_write_keeps_the_old_file_and_no_temp(tmp_path: Path,
         write_atomic(path, "new")
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["out.html"]
+
+
+def test_legends_go_to_the_corner_with_the_fewest_points():
+    from matplotlib import pyplot as plt
+
+    from backtest.presentation.plotting.common import quiet_corner
+
+    fig, ax = plt.subplots()
+    x = np.linspace(0.0, 1.0, 50_000)
+    ax.plot(x, 1.0 - x)                      # a falling line crowds upper left, lower right
+    assert quiet_corner(ax, rows=3) in ("upper right", "lower left")
+    ax.scatter([0.05, 0.1, 0.15], [0.02, 0.05, 0.1])   # markers in the lower left outweigh
+    assert quiet_corner(ax, rows=3) == "upper right"
+    ax.axhline(0.95)                         # axes-coordinate lines are not data: ignored
+    assert quiet_corner(ax, rows=3) == "upper right"
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    ax.plot(x, np.full_like(x, 0.02))        # flat along the bottom: upper left is free
+    assert quiet_corner(ax, rows=3) == "upper left"
+    plt.close(fig)

@@ -89,7 +89,7 @@ def _price_panel(ax: Axes, result: Any, *, log_price: bool) -> None:
     ax.set_ylabel(f"price ({quote})")
     _number_axis(ax)
     ax.grid(alpha=0.25)
-    _legend(ax, loc="upper left", ncol=2)
+    _legend(ax, loc="quiet", ncol=2)
 
 
 def _equity_panel(ax: Axes, result: Any, *, log_equity: bool, quote_equity: bool | None) -> None:
@@ -138,7 +138,7 @@ def _equity_panel(ax: Axes, result: Any, *, log_equity: bool, quote_equity: bool
         h2, l2 = twin.get_legend_handles_labels()
         ax.legend(handles + h2, labels + l2, fontsize=7.5, framealpha=0.85, loc="upper left")
     else:
-        _legend(ax, loc="upper left")
+        _legend(ax, loc="quiet")
 
 
 def _funding_panel(ax: Axes, result: Any) -> None:
@@ -155,7 +155,7 @@ def _funding_panel(ax: Axes, result: Any) -> None:
     ax.set_ylabel(f"funding\n({account})")
     _number_axis(ax)
     ax.grid(alpha=0.25)
-    _legend(ax, loc="upper left")
+    _legend(ax, loc="quiet")
 
 
 def _title(result: Any) -> str:
