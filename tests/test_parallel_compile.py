@@ -37,8 +37,7 @@ SCRIPT = textwrap.dedent("""
     bars = pd.DataFrame({"open": c, "high": c + 1, "low": c - 1, "close": c}, index=idx)
     m = bt.load_market(bars, funding=0, instrument=bt.Instrument.simple())
     e = np.zeros(300, bool); e[::25] = True
-    with two_core_compile(simulate) as used_child:
-        pass
+    used_child = two_core_compile(simulate)
     r = bt.run(m, entries=e, leverage=5, stop_loss=0.02)
     counts = {d.py_func.__name__: len(d.signatures)
               for d, _ in [*PARTS["entries"], *PARTS["exits"], (simulate, None)]}
@@ -93,17 +92,15 @@ def _fake_parts(monkeypatch, start_child) -> list[str]:
 def test_a_failing_child_changes_nothing_but_the_time(monkeypatch):
     log = _fake_parts(monkeypatch, lambda part: subprocess.Popen(
         [sys.executable, "-c", "raise SystemExit(3)"]))
-    with pc.two_core_compile(_Dispatcher()) as waited:
-        log.append("kernel call")         # compiles whatever the child did not cache
-    assert waited is False
+    assert pc.two_core_compile(_Dispatcher()) is False
+    log.append("kernel call")             # compiles whatever the child did not cache
     assert log == ["exits", "kernel call"]
 
 
 def test_a_child_that_cannot_start_changes_nothing_but_the_time(monkeypatch):
     log = _fake_parts(monkeypatch, lambda part: None)
-    with pc.two_core_compile(_Dispatcher()) as waited:
-        log.append("kernel call")
-    assert waited is False
+    assert pc.two_core_compile(_Dispatcher()) is False
+    log.append("kernel call")
     assert log == ["exits", "kernel call"]
 
 
@@ -116,12 +113,9 @@ def test_a_slow_child_is_not_waited_for_and_is_stopped(monkeypatch):
 
     log = _fake_parts(monkeypatch, slow)
     monkeypatch.setattr(pc, "MIN_WAIT_S", 0.2)
-    with pc.two_core_compile(_Dispatcher()) as waited:
-        assert children[0].poll() is None     # still running: not waited for
-        log.append("kernel call")
-    assert waited is False
-    assert log == ["exits", "kernel call"]
-    assert children[0].poll() is not None     # stopped, not left running
+    assert pc.two_core_compile(_Dispatcher()) is False
+    assert children[0].poll() is not None     # not waited for: stopped, not left running
+    assert log == ["exits"]
 
 
 def test_it_stays_off_when_asked_or_when_the_jit_is_off(monkeypatch):

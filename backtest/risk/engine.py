@@ -39,14 +39,14 @@ def _bounds(n_groups: int, n_combos: int, chunk_columns: int) -> np.ndarray:
 
 def _dealt(kernel, n_blocks: int, args_of) -> None:
     notify_compiling(kernel, seconds=SECONDS["risk"])
-    with two_core_compile(kernel):
-        if n_blocks == 1:
-            kernel(*args_of(0, 1))
-            return
-        with ThreadPoolExecutor(n_blocks) as pool:
-            jobs = [pool.submit(kernel, *args_of(b, n_blocks)) for b in range(n_blocks)]
-            for job in jobs:
-                job.result()
+    two_core_compile(kernel)
+    if n_blocks == 1:
+        kernel(*args_of(0, 1))
+        return
+    with ThreadPoolExecutor(n_blocks) as pool:
+        jobs = [pool.submit(kernel, *args_of(b, n_blocks)) for b in range(n_blocks)]
+        for job in jobs:
+            job.result()
 
 
 def run_rolling(params: np.ndarray, hold: np.ndarray, md: np.ndarray, inst: np.ndarray,

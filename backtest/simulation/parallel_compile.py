@@ -1,18 +1,19 @@
 """A cold first run compiles its kernel on two cores: half here, half in a short-lived child.
 
-:func:`two_core_compile` wraps the first call of a kernel built on ``step_bar`` (``run()``'s
-``simulate``, the sweep's, the risk windows'). When that call would compile (no compiled
-signature, no index in Numba's disk cache), at least two CPUs are usable and the JIT is on,
-it starts ``python -c`` compiling ``kernels.warmup.PARTS["entries"]`` into the disk cache,
-compiles ``PARTS["exits"]`` here, and waits for the child; the kernel's compile then loads
-the child's half from the cache (benchmarks/README.md, "Cold start", has the times).
+:func:`two_core_compile` runs just before the first call of a kernel built on ``step_bar``
+(``run()``'s ``simulate``, the sweep's, the risk windows'). When that call would compile (no
+compiled signature, no index in Numba's disk cache), at least two CPUs are usable and the
+JIT is on, it starts ``python -c`` compiling ``kernels.warmup.PARTS["entries"]`` into the
+disk cache, compiles ``PARTS["exits"]`` here, and waits for the child; the kernel's compile
+then loads the child's half from the cache (benchmarks/README.md, "Cold start", has the
+times).
 
 Nothing depends on the child succeeding: if it cannot start, fails, or has not finished
-within half the time this process took for its own half (a busy machine), whatever it did
-not cache is compiled here as before and the child is stopped, so the worst case is the
-one-core time plus that bounded wait. The child writes only Numba's cache files, which
-Numba writes atomically (a temporary file, then ``os.replace``).
-``BACKTEST_PARALLEL_COMPILE=0`` turns it off.
+soon after this process's own half (:data:`WAIT_FRACTION`; a busy machine), it is stopped
+and whatever it did not cache is compiled here as before. The worst case is the one-core
+time plus that bounded wait (and the child's share of the CPU until then). The child
+writes only Numba's cache files, which Numba writes atomically (a temporary file, then
+``os.replace``). ``BACKTEST_PARALLEL_COMPILE=0`` turns it off.
 
 The child imports the kernels layer alone: ``backtest`` is registered as a bare package
 pointing at this package's folder, so the public modules (pandas, pyarrow, matplotlib) are
@@ -25,16 +26,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from backtest.simulation.compile_notice import will_compile
 
 # How long this process waits for the child after its own half: a fraction of the time
-# its own half took (the halves take ~5 s each on an idle core), at least MIN_WAIT_S.
-WAIT_FRACTION = 0.5
+# its own half took (the halves take ~5 s each on an idle core and end within ~0.5 s of
+# each other), at least MIN_WAIT_S.
+WAIT_FRACTION = 0.3
 MIN_WAIT_S = 1.0
 
 _CHILD = (
@@ -75,16 +75,14 @@ def start_child(part: str) -> subprocess.Popen[bytes] | None:
         return None
 
 
-@contextmanager
-def two_core_compile(kernel: Any) -> Iterator[bool]:
-    """Around the first call of a kernel whose tree holds ``step_bar`` (``simulate``,
+def two_core_compile(kernel: Any) -> bool:
+    """Just before the first call of a kernel whose tree holds ``step_bar`` (``simulate``,
     ``sweep_block``, the risk windows): when ``kernel`` is cold (module docstring), compile
-    ``kernels.warmup.PARTS`` on two cores before the body runs; yields whether the child's
-    half was waited for. The body's kernel call then compiles only the rest (its own loop
-    and whatever the child did not cache). A child still running at the end is stopped."""
+    ``kernels.warmup.PARTS`` on two cores; returns whether the child's half was used. The
+    kernel's call then compiles only the rest (its own loop and whatever the child did not
+    cache)."""
     if not wanted(kernel):
-        yield False
-        return
+        return False
     from backtest.kernels.warmup import compile_part
 
     child = start_child("entries")
@@ -100,10 +98,6 @@ def two_core_compile(kernel: Any) -> Iterator[bool]:
             child.wait(timeout=max(MIN_WAIT_S, WAIT_FRACTION * own))
             waited = child.returncode == 0
         except subprocess.TimeoutExpired:
-            pass
-    try:
-        yield waited
-    finally:
-        if child is not None and child.poll() is None:
-            child.kill()        # its remaining work has been done here by now
+            child.kill()        # this process compiles its half now: free the core
             child.wait()
+    return waited

@@ -34,9 +34,9 @@ def run_single(market: Any, entries: Any = None, exits: Any = None, short_entrie
     inst, tiers = instrument_arrays(market.instrument,
                                     *expiry_settlement(market, prm["settlement_price"]))
     notify_compiling(simulate, seconds=SECONDS["run"])
-    with two_core_compile(simulate):
-        series, trades, events, stats = simulate(
-            encode(prm), market_arrays(market, prm["borrow_rate"]), inst, tiers,
-            signal_mask(*signals), float(market.bar_ns))
+    two_core_compile(simulate)
+    series, trades, events, stats = simulate(
+        encode(prm), market_arrays(market, prm["borrow_rate"]), inst, tiers,
+        signal_mask(*signals), float(market.bar_ns))
     return Result(market=market, params=prm, series=series, trades=trades, events=events,
                   stats=stats, signals=dict(zip(SIGNAL_NAMES, signals, strict=True)))

@@ -168,20 +168,20 @@ def run_blocks(params: np.ndarray, md: np.ndarray, inst: np.ndarray, tiers: np.n
     notify_compiling(sweep_block, tile_bounds, seconds=SECONDS["sweep"])
     bounds = tile_bounds(params)
     n_blocks = max(1, min(threads, bounds.shape[0]))
-    with two_core_compile(sweep_block):
-        if n_blocks == 1:
-            sweep_block(params, md, inst, tiers, signals, bar_ns, fast, out, bounds, 0, 1)
-            return
-        own = pool is None
-        pool = ThreadPoolExecutor(n_blocks) if own else pool
-        try:
-            jobs = [pool.submit(sweep_block, params, md, inst, tiers, signals, bar_ns, fast,
-                                out, bounds, b, n_blocks) for b in range(n_blocks)]
-            for job in jobs:
-                job.result()
-        finally:
-            if own:
-                pool.shutdown()
+    two_core_compile(sweep_block)
+    if n_blocks == 1:
+        sweep_block(params, md, inst, tiers, signals, bar_ns, fast, out, bounds, 0, 1)
+        return
+    own = pool is None
+    pool = ThreadPoolExecutor(n_blocks) if own else pool
+    try:
+        jobs = [pool.submit(sweep_block, params, md, inst, tiers, signals, bar_ns, fast, out,
+                            bounds, b, n_blocks) for b in range(n_blocks)]
+        for job in jobs:
+            job.result()
+    finally:
+        if own:
+            pool.shutdown()
 
 
 def _signal_sets(market: Any, args: tuple[Any, ...]
