@@ -19,12 +19,13 @@ Printed: wall and CPU time per sweep (median of ``--repeats`` >= 3), bar-combina
 second, ns per bar-combination (wall; and CPU per core), the RSS growth during a sweep and
 the process peak, the in-process first call, and in fresh subprocesses the cold start (empty
 ``NUMBA_CACHE_DIR``; full mode or ``--cold``) and the warm start (cache filled) to the first
-small sweep result. Baselines in the same run: the minimal reference kernel
+small sweep result. Baselines in the same run: the two minimal reference kernels
 (``reference_kernel.py``: liquidation on the mark, stop, 8-hourly funding, fees, drawdown;
-bars outer, combinations inner), timed in pairs interleaved with sweeps, reported as the
-ratio ``ratio_to_reference`` (``check_regression.py`` guards it in CI); ``run()`` in a
-Python loop over a few combinations, extrapolated to the grid; vectorbt
-``Portfolio.from_signals(..., sl_stop=)`` when ``import vectorbt`` works (else a skip line).
+bars outer, combinations inner), the fast one (``ratio_to_reference``, which
+``check_regression.py`` guards in CI) and the plain loop (``ratio_to_plain_reference``), timed
+in rounds interleaved with sweeps, their outputs checked equal; ``run()`` in a Python loop
+over a few combinations, extrapolated to the grid; vectorbt ``Portfolio.from_signals(...,
+sl_stop=)`` when ``import vectorbt`` works (else a skip line).
 """
 
 from __future__ import annotations
@@ -146,30 +147,57 @@ def time_sweeps(market, sigs, params, repeats):
     return res, float(np.median(walls)), float(np.median(cpus)), float(np.median(kernels))
 
 
-def reference_baseline(market, sigs, params, repeats):
-    """The minimal reference kernel (``reference_kernel.py``) on the same bars, signals and
-    grid, one block per thread like the sweep: median wall seconds."""
+def reference_baseline(kernel, inputs, threads):
+    """One call of a reference kernel (``reference_kernel.py``) over the grid, one block of
+    rows per thread like the sweep (a block is the rows of one signal set when there are as
+    many threads as sets): (wall s, CPU s, output float64[n_combos, 3])."""
     from concurrent.futures import ThreadPoolExecutor
 
+    md, signals, rows = inputs
+    out = np.empty((rows.shape[0], 3))
+    bounds = np.linspace(0, rows.shape[0], threads + 1).astype(int)
+    with ThreadPoolExecutor(threads) as pool:
+        c0, t0 = time.process_time(), time.perf_counter()
+        jobs = [pool.submit(kernel, md, signals, rows, out, a, b)
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        for job in jobs:
+            job.result()
+        return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def reference_rounds(market, sigs, params, repeats) -> dict:
+    """Sweep, fast reference, plain reference, ``repeats`` rounds in turn (the same load on a
+    shared machine for all three): medians of the per-round ratios, CPU and wall."""
     import numba
 
-    from benchmarks.reference_kernel import reference_inputs, reference_sweep
+    from benchmarks.reference_kernel import (
+        plain_reference_sweep,
+        reference_inputs,
+        reference_sweep,
+    )
 
-    md, signals, rows = reference_inputs(market, sigs, params)
-    out = np.empty((rows.shape[0], 3))
+    inputs = reference_inputs(market, sigs, params)
     threads = numba.get_num_threads()
-    bounds = np.linspace(0, rows.shape[0], threads + 1).astype(int)
-    reference_sweep(md[:1000], signals[:1000], rows, out, 0, 1)     # compile outside timing
-    walls = []
-    with ThreadPoolExecutor(threads) as pool:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            jobs = [pool.submit(reference_sweep, md, signals, rows, out, a, b)
-                    for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-            for job in jobs:
-                job.result()
-            walls.append(time.perf_counter() - t0)
-    return walls
+    small = tuple(x[:1000] for x in inputs[:2]) + (inputs[2],)
+    for kernel in (reference_sweep, plain_reference_sweep):      # compile outside timing
+        reference_baseline(kernel, small, 1)
+    rounds = []
+    for _ in range(repeats):
+        _, wall, cpu, _ = time_sweeps(market, sigs, params, 1)
+        fast = reference_baseline(reference_sweep, inputs, threads)
+        plain = reference_baseline(plain_reference_sweep, inputs, threads)
+        rounds.append((wall, cpu, fast[0], fast[1], plain[0], plain[1]))
+    sw, sc, fw, fc, pw, pc = np.array(rounds).T
+    med = lambda x: float(np.median(x))  # noqa: E731
+    # the two kernels implement the same rules in the same arithmetic order
+    diff = np.abs(fast[2] - plain[2]) / np.maximum(np.abs(plain[2]), 1e-300)
+    return dict(reference_wall_s=med(fw), reference_cpu_s=med(fc), plain_reference_wall_s=med(pw),
+                plain_reference_cpu_s=med(pc), ratio_to_reference=med(sc / fc),
+                wall_ratio_to_reference=med(sw / fw), ratio_to_plain_reference=med(sc / pc),
+                wall_ratio_to_plain_reference=med(sw / pw),
+                reference_ratio_rounds=[float(x) for x in sc / fc],
+                references_max_rel_diff=float(np.nanmax(diff)),
+                references_equal=bool(np.array_equal(fast[2], plain[2], equal_nan=True)))
 
 
 def run_loop_baseline(market, sigs, params, n_runs=4):
@@ -230,52 +258,6 @@ print(time.perf_counter() - t0)
 """
 
 
-def hourly_market(n: int = 8760, seed: int = 3):
-    """A year of hourly bars (random walk, mark without the last-price wicks, 8 h funding)."""
-    rng = np.random.default_rng(seed)
-    ts = pd.date_range("2023-01-01", periods=n, freq="1h", tz="UTC")
-    close = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.006, n)))
-    open_ = np.concatenate(([close[0]], close[:-1]))
-    spread = np.abs(rng.normal(0, 0.003, n)) * close
-    high, low = np.maximum(open_, close) + spread, np.minimum(open_, close) - spread
-    wick = rng.random(n) < 0.01
-    bars = pd.DataFrame({"open": open_, "high": high, "low": np.where(wick, low * 0.97, low),
-                         "close": close}, index=ts)
-    mark = pd.DataFrame({"open": open_, "high": high, "low": low, "close": close}, index=ts)
-    funding = pd.DataFrame({"timestamp": ts[::8], "rate": rng.normal(1e-4, 2e-4, n // 8)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bt.load_market(bars, mark=mark, funding=funding, instrument="binance:BTCUSDT")
-
-
-def million(out: dict) -> None:
-    """1,000,000 combinations (125 leverages x 50 stops x 80 take-profits x 2 modes) on a year
-    of hourly bars with the long/short signal sets of a 12/48-bar cross: time and memory."""
-    market = hourly_market()
-    sigs = signal_sets_periods(market, 12, 48)
-    params = {"leverage": list(np.linspace(1, 125, 125)),
-              "stop_loss": [None] + list(np.linspace(0.002, 0.1, 49)),
-              "take_profit": [None] + list(np.linspace(0.005, 0.4, 79)),
-              "margin_mode": ["isolated", "cross"], "fees": FEE}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sweep(market, **sigs, progress=False, leverage=[1, 2])
-        with PeakRss() as mem:
-            t0, c0 = time.perf_counter(), time.process_time()
-            res = sweep(market, **{k: v["long"] for k, v in sigs.items()}, progress=True,
-                        **params)
-            frame = res.stats
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    bc = market.n_bars * len(frame)
-    out["million"] = {"bars": market.n_bars, "combinations": len(frame), "wall_s": wall,
-                      "cpu_s": cpu, "kernel_s": res.elapsed, "rss_growth_mb": mem.peak - mem.base,
-                      "ns_per_bar_combo": wall / bc * 1e9, "cpu_ns_per_bar_combo": cpu / bc * 1e9}
-    m = out["million"]
-    print(f"{m['combinations']:,} combinations x {m['bars']:,} hourly bars: {m['wall_s']:.1f} s "
-          f"(kernel {m['kernel_s']:.1f} s, {m['ns_per_bar_combo']:.2f} ns per bar-combination; "
-          f"CPU {m['cpu_s']:.1f} s), RSS growth {m['rss_growth_mb']:.0f} MB")
-
-
 def start_times(cold: bool) -> dict:
     """Fresh processes to the first small sweep result: warm (this checkout's cache, filled
     by this run) and, when ``cold``, with an empty NUMBA_CACHE_DIR (compiles everything)."""
@@ -305,13 +287,23 @@ def main(argv=None) -> int:
     parser.add_argument("--million", action="store_true",
                         help="only: 1,000,000 combinations on a year of hourly bars")
     args = parser.parse_args(argv)
+    out: dict = {}
     if args.million:
-        out: dict = {}
+        from benchmarks.bench_million import million
+
         million(out)
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(out, indent=2))
-        return 0
+    else:
+        grid_benchmark(args, out)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+def grid_benchmark(args, out: dict) -> None:
+    """The 512-combination grid on one-minute bars, with its baselines (module doc)."""
+    import numba
+
     n = args.bars or (250_000 if args.quick else 1_000_000)
     repeats = max(3, args.repeats)
 
@@ -319,13 +311,9 @@ def main(argv=None) -> int:
     sigs = signal_sets(market)
     params = grid(market.instrument.max_leverage)
     n_combos = 2 * len(params["leverage"]) * len(params["stop_loss"]) * 2
-    md_mb = 14 * 8 * market.n_bars / 2**20
-    import numba
-
-    out = {"bars": market.n_bars, "combinations": n_combos,
-                 "threads": numba.get_num_threads(), "repeats": repeats,
-                 "data": "bitmex:XBTUSD 1m" if args.real else "synthetic 1m",
-                 "market_arrays_mb": md_mb}
+    out.update(bars=market.n_bars, combinations=n_combos, threads=numba.get_num_threads(),
+               repeats=repeats, data="bitmex:XBTUSD 1m" if args.real else "synthetic 1m",
+               market_arrays_mb=14 * 8 * market.n_bars / 2**20)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -334,14 +322,6 @@ def main(argv=None) -> int:
 
     with PeakRss() as mem:
         res, wall, cpu, kernel = time_sweeps(market, sigs, params, repeats)
-    # The reference kernel interleaved with sweeps (same load on a shared machine): the
-    # ratio is the median of per-pair ratios.
-    ratios, ref_walls = [], []
-    for _ in range(repeats):
-        _, w, _, _ = time_sweeps(market, sigs, params, 1)
-        r = reference_baseline(market, sigs, params, 1)[0]
-        ratios.append(w / r)
-        ref_walls.append(r)
     bc = market.n_bars * n_combos
     out.update(median_wall_s=wall, median_cpu_s=cpu, median_kernel_s=kernel,
                bar_combos_per_s=bc / wall, ns_per_bar_combo=wall / bc * 1e9,
@@ -349,9 +329,8 @@ def main(argv=None) -> int:
                rss_growth_mb=mem.peak - mem.base,
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                n_trades=int(res.stats["n_trades"].sum()),
-               n_liquidations=int(res.stats["n_liquidations"].sum()),
-               reference_wall_s=float(np.median(ref_walls)),
-               ratio_to_reference=float(np.median(ratios)))
+               n_liquidations=int(res.stats["n_liquidations"].sum()))
+    out.update(reference_rounds(market, sigs, params, repeats))
     per_run = run_loop_baseline(market, sigs, params)
     out.update(run_loop_s_per_combo=per_run,
                run_loop_ns_per_bar=per_run / market.n_bars * 1e9,
@@ -360,11 +339,6 @@ def main(argv=None) -> int:
     out["vectorbt"] = vectorbt_baseline(market, sigs, params)
     out.update(start_times(cold=args.cold or not args.quick))
     report(out)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=2)
-    return 0
 
 
 def report(o: dict) -> None:
@@ -379,9 +353,15 @@ def report(o: dict) -> None:
           f"(market matrix {o['market_arrays_mb']:.0f} MB); process peak "
           f"{o['peak_rss_mb']:.0f} MB")
     print(f"  {o['n_trades']:,} trades, {o['n_liquidations']:,} liquidations in the grid")
-    print(f"  reference kernel (benchmarks/reference_kernel.py) on the same grid: "
-          f"{o['reference_wall_s']:.3f} s; sweep() / reference = {o['ratio_to_reference']:.2f} "
-          "(median of interleaved pairs)")
+    print(f"  reference kernels (benchmarks/reference_kernel.py), same grid, CPU (wall): fast "
+          f"{o['reference_cpu_s']:.3f} s ({o['reference_wall_s']:.3f} s), plain "
+          f"{o['plain_reference_cpu_s']:.3f} s ({o['plain_reference_wall_s']:.3f} s); outputs "
+          + ("equal" if o["references_equal"] else
+             f"DIFFER (max rel. {o['references_max_rel_diff']:.1e})"))
+    print(f"  sweep() / fast reference = {o['ratio_to_reference']:.2f} CPU "
+          f"({o['wall_ratio_to_reference']:.2f} wall); sweep() / plain reference = "
+          f"{o['ratio_to_plain_reference']:.2f} CPU ({o['wall_ratio_to_plain_reference']:.2f} "
+          "wall); medians of interleaved rounds")
     print(f"  baseline run() in a Python loop: {o['run_loop_s_per_combo']:.3f} s per combination "
           f"({o['run_loop_ns_per_bar']:.0f} ns/bar) -> {o['run_loop_extrapolated_s']:.1f} s for "
           f"the grid, {o['speedup_vs_run_loop']:.0f}x slower than sweep()")

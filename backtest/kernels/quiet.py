@@ -4,13 +4,19 @@ can have no event cost a few branch-free operations instead of a ``step_bar``.
 ``quiet_pass`` (lanes holding a position or an order) decides per lane whether the bar
 needs the full step (``signal_matters``, ``needs_full_step``) and otherwise applies what
 ``step_bar`` would: the trailing reference, the mark-to-market stats
-(``stats.update_bar_stats``' arithmetic in the same order) and the ruin test. ``flat_pass``
-advances flat lanes (return exactly 0). ``exact_extremes`` does the two divisions the
-vector pass could not rule out. Why each shortcut is exact: ``sweep.py``'s module docstring.
+(``stats.update_bar_stats``' arithmetic in the same order) and the ruin test. It runs as
+three loops: ``_judge`` (vectorised: flags, equity, the floored equity ratio, peak,
+certificates, ruin), ``_log_returns`` (the ratio's logarithm, the ``np.log`` of
+``stats.log_return``: a libm call per lane, in a loop of its own so that the vectorised
+loops around it keep their registers) and ``_fold_returns`` (vectorised: running
+mean/variance/downside sums). ``flat_pass`` advances flat lanes (return exactly 0).
+``exact_extremes`` does the two divisions the vector pass could not rule out. Why each
+shortcut is exact: ``sweep.py``'s module docstring.
 
 Imports numpy, numba and kernels only.
 """
 
+import numpy as np
 from numba import njit
 
 from backtest.kernels.lanes import (
@@ -58,7 +64,6 @@ from backtest.kernels.records import (
     SIG_SHORT_ENTRY,
     SIG_SHORT_EXIT,
 )
-from backtest.kernels.stats import log_return
 
 # Relative margins of the multiplication tests (see _min_liq_certain).
 _UP_50 = 1.0 + 2.0 ** -50
@@ -125,10 +130,48 @@ def _drawdown_certain(equity, prev, peak, max_dd):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def quiet_pass(h, q, flags, n, position_due, code_open, code_close, inverse, cs, bar):
+def quiet_pass(h, q, flags, ret, n, position_due, code_open, code_close, inverse, cs, bar):
     """The cheap path over hot lanes ``0..n-1`` (see the module doc); returns the flagged
     count. ``code_open``/``code_close``: the signal bitmask executing at this bar's open
-    (``fill="next_open"``: bar t-1's) and close (``fill="close"``: bar t's)."""
+    (``fill="next_open"``: bar t-1's) and close (``fill="close"``: bar t's). ``ret``
+    (float64[TILE]) is scratch for the returns: their logarithms are taken in a loop of
+    their own, so the vectorised passes around it make no call."""
+    count = _judge(h, q, flags, ret, n, position_due, code_open, code_close, inverse, cs, bar)
+    _log_returns(ret, n)
+    _fold_returns(h, flags, ret, n)
+    return count
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _log_returns(ret, n):
+    """``ret[c] := ln(ret[c])`` (``stats.log_return``'s logarithm of the floored ratio)."""
+    for c in range(n):
+        ret[c] = np.log(ret[c])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fold_returns(h, flags, ret, n):
+    """The running mean/variance/downside of lanes without FLAG_FULL (return ``ret[c]``)."""
+    for c in range(n):
+        quiet = (flags[c] & FLAG_FULL) == 0
+        r = ret[c]
+        n0 = h[H_N * TILE + c]
+        n1 = n0 + 1.0
+        mean = h[H_MEAN * TILE + c]
+        delta = r - mean
+        mean1 = mean + delta / n1
+        m2 = h[H_M2 * TILE + c]
+        down = h[H_DOWN * TILE + c]
+        h[H_N * TILE + c] = n1 if quiet else n0
+        h[H_MEAN * TILE + c] = mean1 if quiet else mean
+        h[H_M2 * TILE + c] = m2 + delta * (r - mean1) if quiet else m2
+        h[H_DOWN * TILE + c] = down + r * r if quiet & (r < 0.0) else down
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _judge(h, q, flags, ret, n, position_due, code_open, code_close, inverse, cs, bar):
+    """Flags, trailing reference, equity, peak, drawdown/min-liq certificates, ruin, and
+    the floored equity ratio of each lane into ``ret`` (``stats.log_return``'s argument)."""
     mark_lo = min(bar[M_MARK_OPEN], bar[M_MARK_LOW])
     mark_hi = max(bar[M_MARK_OPEN], bar[M_MARK_HIGH])
     last_lo = min(bar[M_OPEN], bar[M_LOW])
@@ -175,25 +218,15 @@ def quiet_pass(h, q, flags, n, position_due, code_open, code_close, inverse, cs,
         old_equity = h[H_EQUITY * TILE + c]
         h[H_EQUITY * TILE + c] = equity if quiet else old_equity
         prev = h[H_PREV * TILE + c]
-        r = log_return(equity, prev, q[Q_RUIN_LEVEL * TILE + c])
-        n0 = h[H_N * TILE + c]
-        n1 = n0 + 1.0
-        mean = h[H_MEAN * TILE + c]
-        delta = r - mean
-        mean1 = mean + delta / n1
-        m2 = h[H_M2 * TILE + c]
-        down = h[H_DOWN * TILE + c]
+        floor = q[Q_RUIN_LEVEL * TILE + c]
+        ret[c] = max(equity, floor) / max(prev, floor)
         peak = h[H_PEAK * TILE + c]
         peak1 = equity if equity > peak else peak
         max_dd = h[H_MAXDD * TILE + c]
         dd_flag = quiet & (not _drawdown_certain(equity, prev, peak1, max_dd))
-        h[H_N * TILE + c] = n1 if quiet else n0
-        h[H_MEAN * TILE + c] = mean1 if quiet else mean
-        h[H_M2 * TILE + c] = m2 + delta * (r - mean1) if quiet else m2
-        h[H_DOWN * TILE + c] = down + r * r if quiet & (r < 0.0) else down
         h[H_PEAK * TILE + c] = peak1 if quiet else peak
         h[H_PREV * TILE + c] = equity if quiet else prev
-        ruin = quiet & (not ruined) & (equity <= q[Q_RUIN_LEVEL * TILE + c])
+        ruin = quiet & (not ruined) & (equity <= floor)
         h[H_RUINED * TILE + c] = 1.0 if ruin else h[H_RUINED * TILE + c]
         flag = ((FLAG_FULL if full else 0) | (FLAG_MIN_LIQ if liq_flag else 0)
                 | (FLAG_DRAWDOWN if dd_flag else 0))

@@ -21,8 +21,8 @@ Per bar and tile:
 
 1. The last bar, or a bar at/after a future's expiry bar: ``step_bar`` for every lane.
 2. Lanes holding a position or a resting order ("active", kept first by ``partition``) go
-   through ``quiet_pass``, a branch-free loop that evaluates ``signal_matters`` and
-   ``needs_full_step`` and, where both are False, applies exactly what ``step_bar`` does on
+   through ``quiet_pass``, branch-free loops that evaluate ``signal_matters`` and
+   ``needs_full_step`` and, where both are False, apply exactly what ``step_bar`` does on
    such a bar: the trailing reference follows the favourable extreme, the mark-to-market
    stats update (``stats.update_bar_stats``' arithmetic, same operations in the same order)
    and the ruin test. Flagged lanes are left untouched and then get the full ``step_bar`` on
@@ -134,14 +134,15 @@ def _commit_funding(row, scratch):
 
 
 @njit(cache=True, nogil=True)
-def _run_tile(params, md, inst, tiers, signals, fast, state, h, q, perm, flags, bar_buf,
+def _run_tile(params, md, inst, tiers, signals, fast, state, h, q, perm, flags, ret, bar_buf,
               funded, trades, events):
     """Rows ``params`` (one signal set, <= TILE) over every bar; final state in ``state``.
 
     Hot lane ``c`` belongs to row ``perm[c]``; lanes ``0..active-1`` hold a position or an
-    order (the quiet pass), the rest are flat (``flat_pass``). ``funded[TILE, N_STATE]`` is
-    scratch for ``_prefund``; ``trades``/``events`` have zero rows (counts only). Every array
-    argument is owned by ``sweep_block``, which outlives the unowned views made here.
+    order (the quiet pass), the rest are flat (``flat_pass``). ``ret[TILE]`` is scratch for
+    the quiet pass's returns and ``funded[TILE, N_STATE]`` for ``_prefund``;
+    ``trades``/``events`` have zero rows (counts only). Every array argument is owned by
+    ``sweep_block``, which outlives the unowned views made here.
     """
     n = params.shape[0]
     n_bars = md.shape[0]
@@ -160,6 +161,7 @@ def _run_tile(params, md, inst, tiers, signals, fast, state, h, q, perm, flags, 
     q = unowned(q)
     perm = unowned(perm)
     flags = unowned(flags)
+    ret = unowned(ret)
     funded = unowned(funded)
     for c in range(n):
         perm[c] = c
@@ -195,7 +197,7 @@ def _run_tile(params, md, inst, tiers, signals, fast, state, h, q, perm, flags, 
                 _prefund(t, state[perm[c]], h, q, c, params[perm[c]], bar, inst, tiers,
                          funded[c])
         due = spot and bar[M_HOURS_IN_BAR] != 0.0
-        if quiet_pass(h, q, flags, lanes, due, sig_prev, sig_now, inverse, cs, bar) == 0:
+        if quiet_pass(h, q, flags, ret, lanes, due, sig_prev, sig_now, inverse, cs, bar) == 0:
             if funding:
                 for c in range(lanes):
                     _commit_funding(state[perm[c]], funded[c])
@@ -248,6 +250,7 @@ def sweep_block(params, md, inst, tiers, signals, bar_ns, fast, out, bounds, blo
     h = np.empty(N_HOT * TILE)
     q = np.empty(N_Q * TILE)
     flags = np.zeros(TILE, dtype=np.int64)
+    ret = np.empty(TILE)
     perm = np.empty(TILE, dtype=np.int64)
     funded = np.empty((TILE, N_STATE))
     bar = np.empty(N_BAR)
@@ -264,7 +267,7 @@ def sweep_block(params, md, inst, tiers, signals, bar_ns, fast, out, bounds, blo
         for r in range(hi - lo):
             for j in range(params.shape[1]):
                 tile[r, j] = params[lo + r, j]
-        _run_tile(tile, md, inst, tiers, signals, fast, state, h, q, perm, flags, bar, funded,
+        _run_tile(tile, md, inst, tiers, signals, fast, state, h, q, perm, flags, ret, bar, funded,
                   trades, events)
         for c in range(hi - lo):
             finalize_stats(state[c], tile[c], n_bars, bar_ns, stats)
