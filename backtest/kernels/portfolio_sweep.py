@@ -1,25 +1,16 @@
 """Many combinations of one portfolio (SPEC §9 over several markets), bars outer,
 combinations inner, markets innermost.
 
-``portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, funding,
-trades, trade_market, misc)`` runs combinations ``lo..hi-1`` of ``params``
-(float64[n_combos, n_markets, N_PARAMS]: one ``portfolio.simulate_portfolio`` parameter
-block per combination) over every bar; ``md``/``insts``/``tiers``/``signals`` as for
-``simulate_portfolio``. Outputs, per combination ``c``:
-
-    equity        float64[n_combos, n_bars]  row c: the combined equity at each close
-    funding       float64[n_combos, n_markets, k]  funding paid by market j on its i-th
-                  funding bar (bars whose ``M_FUNDING_COUNT`` is not 0, in order): the only
-                  bars on which ``per_market[j, 3]`` of ``simulate_portfolio`` can be non-zero
-    trades        float64[n_combos, cap * N_TRADE_COLS], trade_market int64[n_combos, cap]:
-                  the trade rows in ``simulate_portfolio``'s order (cap: at least the
-                  number of entry signals, one position per entry)
-    misc          float64[n_combos, N_MISC]: trade rows written, bars with a position,
-                  ambiguous bars, ``min_liq_distance``, trades closed (= rows unless cap
-                  was too small), bars that took the quiet path (a diagnostic)
-
-which are exactly the parts of ``simulate_portfolio``'s output that the stats read, so
-``sweeps/portfolio.py`` computes each row with ``run()``'s own stats code.
+``portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, summary, quiet)`` runs
+combinations ``lo..hi-1`` of ``params`` (float64[n_combos, n_markets, N_PARAMS]: one
+``portfolio.simulate_portfolio`` parameter block per combination) over every bar;
+``md``/``insts``/``tiers``/``signals`` as for ``simulate_portfolio``. Outputs, per
+combination ``c``: ``summary[c]`` (float64[n_combos, N_SUMMARY]) is exactly
+``simulate_portfolio``'s ``summary`` (``portfolio.portfolio_summary``: the running stats of
+the combined equity and the markets' totals, which is all the stats read, so
+``sweeps/portfolio.py`` finalises each row with ``run()``'s own ``summary_stats``);
+``quiet[c]`` counts the bars that took the quiet path (a diagnostic). Nothing per bar is
+stored; trade and event rows are only counted (zero-length buffers).
 
 Every bar of a combination is ``portfolio.portfolio_bar`` (the one bar of ``run()``),
 except a bar on which nothing can happen to it (``_is_quiet``): no market has a signal at
@@ -45,13 +36,12 @@ from backtest.kernels.portfolio import (
     end_of_bar,
     init_portfolio,
     load_bars,
-    min_liq_distance,
     portfolio_bar,
     portfolio_equity,
+    portfolio_summary,
 )
 from backtest.kernels.quiet import needs_full_step
 from backtest.kernels.records import (
-    EV_AMBIGUOUS_BAR,
     I_EXPIRY_BAR,
     I_KIND,
     KIND_SPOT_MARGIN,
@@ -69,12 +59,10 @@ from backtest.kernels.records import (
     P_MARGIN_MODE,
     P_STOP_TRIGGER,
     P_TRAILING,
-    S_EVENT_COUNT0,
     S_EXPOSED_BARS,
     S_FUNDING_BAR,
     S_LIQ,
     S_MIN_LIQ_DISTANCE,
-    S_N_TRADES,
     S_PENDING_SIDE,
     S_RUINED,
     S_SIDE,
@@ -82,12 +70,9 @@ from backtest.kernels.records import (
     S_TRAIL_REF,
     TRIGGER_MARK,
 )
+from backtest.kernels.stats import N_EQUITY, init_equity_stats, update_equity_stats
 from backtest.kernels.step import RUIN_FRACTION
 from backtest.kernels.views import unowned
-
-# misc columns
-X_N_ROWS, X_EXPOSED, X_AMBIGUOUS, X_MIN_LIQ, X_N_TRADES, X_QUIET = range(6)
-N_MISC = 6
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -201,19 +186,6 @@ def _quiet_bar(t, states, ps, bars):
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _finish(states, cross, min_cross, misc, counts):
-    misc[X_N_ROWS] = counts[0]
-    misc[X_MIN_LIQ] = min_liq_distance(states, cross, min_cross)
-    ambiguous = 0.0
-    closed = 0.0
-    for j in range(states.shape[0]):
-        ambiguous += states[j, S_EVENT_COUNT0 + EV_AMBIGUOUS_BAR]
-        closed += states[j, S_N_TRADES]
-    misc[X_AMBIGUOUS] = ambiguous
-    misc[X_N_TRADES] = closed
-
-
-@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _quiet_allowed(insts):
     for j in range(insts.shape[0]):
         if insts[j, I_KIND] == KIND_SPOT_MARGIN or insts[j, I_EXPIRY_BAR] >= 0.0:
@@ -222,8 +194,7 @@ def _quiet_allowed(insts):
 
 
 @njit(cache=True, nogil=True)
-def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, funding, trades,
-                          trade_market, misc):
+def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, summary, quiet):
     """Combinations ``lo..hi-1`` over every bar (shapes in the module docstring; every
     array C-contiguous and alive until this returns: the kernel reads them through
     unowned views)."""
@@ -238,30 +209,30 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     ext_own = np.empty((n_markets, 4))
     counts_own = np.zeros((n, 2), dtype=np.int64)
     liq_own = np.zeros(n_markets)
-    events_own = np.empty(0)
-    event_market_own = np.empty(0, dtype=np.int64)
+    trades_own = np.empty(0)
+    trade_market_own = np.empty(0, dtype=np.int64)
     rows_own = np.zeros((n, 2, n_markets), dtype=np.int64)
     guards_own = np.empty((n, n_markets, 4))
+    acc_own = np.empty((n, N_EQUITY))
     # The owned arrays live in this frame for the whole call: _run_block only makes views
     # of them without a reference count (an array whose last use was its view would be
     # freed under the view).
-    _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
-               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
-               events_own, event_market_own, rows_own, guards_own)
+    _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet, states_own,
+               bars_own, ext_own, counts_own, liq_own, trades_own, trade_market_own,
+               rows_own, guards_own, acc_own)
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
-               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
-               events_own, event_market_own, rows_own, guards_own):
+def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet, states_own,
+               bars_own, ext_own, counts_own, liq_own, trades_own, trade_market_own,
+               rows_own, guards_own, acc_own):
     """The bar loop of ``portfolio_sweep_block`` over arrays it owns (see there)."""
-    n_markets = md.shape[0]
     n_bars = md.shape[1]
     n = hi - lo
     wallets = np.empty(n)
     min_cross = np.full(n, np.inf)
     crosses = np.empty(n, dtype=np.bool_)
-    fk = np.zeros(n_markets, dtype=np.int64)
+    exposed = np.zeros(n)
     insts_v = unowned(insts_own)
     tiers_v = unowned(tiers_own)
     states = unowned(states_own)
@@ -269,16 +240,14 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, fundin
     ext = unowned(ext_own)
     counts = unowned(counts_own)
     liq_funding = unowned(liq_own)
-    events = unowned(events_own)
-    event_market = unowned(event_market_own)
+    trades = unowned(trades_own)
+    trade_market = unowned(trade_market_own)
     params = unowned(params)
     md = unowned(md)
     signals = unowned(signals)
-    equity = unowned(equity)
-    funding = unowned(funding)
-    trades = unowned(trades)
-    trade_market = unowned(trade_market)
-    misc = unowned(misc)
+    summary = unowned(summary)
+    quiet = unowned(quiet)
+    acc = unowned(acc_own)
     allowed = _quiet_allowed(insts_v)
     fast = fast_ok(insts_v, tiers_v)
     rows = unowned(rows_own)
@@ -289,8 +258,8 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, fundin
         init_portfolio(states[c], p, crosses[c])
         _set_guards(states[c], params[lo + c], g[c])
         wallets[c] = p[P_INITIAL_CAPITAL]
-        misc[lo + c, X_EXPOSED] = 0.0
-        misc[lo + c, X_QUIET] = 0.0
+        init_equity_stats(acc[c], p[P_INITIAL_CAPITAL])
+        quiet[lo + c] = 0.0
     for t in range(n_bars):
         load_bars(bars, md, t)
         _extremes(bars, ext)
@@ -304,24 +273,19 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, fundin
             if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet, fast,
                          rows[c, 0], g[c]):
                 _quiet_bar(t, st, ps, bars)
-                misc[lo + c, X_QUIET] += 1.0
+                quiet[lo + c] += 1.0
             else:
                 wallet = portfolio_bar(t, is_last, cross, st, ps, bars, insts_v, tiers_v,
-                                       signals, wallet, trades[lo + c], trade_market[lo + c],
-                                       events, event_market, counts[c], liq_funding)
+                                       signals, wallet, trades, trade_market, trades,
+                                       trade_market, counts[c], liq_funding)
                 wallets[c] = wallet
                 _set_guards(st, ps, g[c])
-                for j in range(n_markets):
-                    if md[j, t, M_FUNDING_COUNT] != 0.0:
-                        funding[lo + c, j, fk[j]] = st[j, S_FUNDING_BAR] + liq_funding[j]
             eq = portfolio_equity(st, bars, insts_v, wallet)
-            equity[lo + c, t] = eq
+            update_equity_stats(acc[c], eq)
             if any_open(st):
-                misc[lo + c, X_EXPOSED] += 1.0
+                exposed[c] += 1.0
             min_cross[c] = _end_of_bar(t, cross, st, bars, insts_v, tiers_v, ps[0], wallet, eq,
                                        min_cross[c], fast, rows[c, 1])
-        for j in range(n_markets):
-            if md[j, t, M_FUNDING_COUNT] != 0.0:
-                fk[j] += 1
     for c in range(n):
-        _finish(states[c], crosses[c], min_cross[c], misc[lo + c], counts[c])
+        portfolio_summary(states[c], acc[c], crosses[c], min_cross[c], exposed[c],
+                          summary[lo + c])
