@@ -253,6 +253,26 @@ def test_random_grids_equal_run(seed):
     _assert_rows_equal_run(markets, sigs, s)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_inverse_and_quanto_markets_and_ruin_equal_run():
+    """BitMEX inverse and quanto contracts settled in XBT (no shortcut for the cross test:
+    it is evaluated exactly), at leverages and sizes that ruin some combinations (a ruined
+    portfolio with nothing open takes the early exit): rows equal run()."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    markets, sigs = {}, {k: {} for k in ("entries", "exits", "short_entries", "short_exits")}
+    for name, inst, start in (("XBT", "bitmex:XBTUSD", 20_000.0),
+                              ("ETH", "bitmex:ETHUSD", 1_500.0)):
+        markets[name] = _random_market(rng, n, bt.get_instrument(inst), start, 2e-3)
+        for key, prob in (("entries", 0.004), ("exits", 0.001), ("short_entries", 0.004),
+                          ("short_exits", 0.001)):
+            sigs[key][name] = rng.random(n) < prob
+    s = bt.sweep(markets, **sigs, progress=False, margin_mode=["isolated", "cross"],
+                 leverage=[5, 25, 50], stop_loss=[None, 0.01], size=1.0, fees=0.002)
+    assert s.stats["ruined"].any() and s.stats["n_liquidations"].max() > 0
+    _assert_rows_equal_run(markets, sigs, s)
+
+
 def test_cross_certificates_imply_a_positive_surplus():
     """Whenever a certificate covers a bar, the exact cross test (``cross_shortfall`` on a
     bar without funding) and the moved-marks test find the surplus > 0, also with the
