@@ -13,8 +13,8 @@ the combined equity and the markets' totals, which is all the stats read, so
 stored; trade and event rows are only counted (zero-length buffers).
 
 Every bar of a combination is ``portfolio.portfolio_bar`` (the one bar of ``run()``),
-except a bar on which nothing can happen to it: no market has a signal at this bar or the
-last one, none settles funding, none holds a resting order (``_after_step``'s flags, which
+except a bar on which nothing can happen to it: no signal executing in it changes anything
+(``_signals_clear``), no market settles funding, none holds a resting order (``_after_step``'s flags, which
 only a full step changes), every position's liquidation, stop and take-profit levels lie
 beyond the bar's extremes (``_levels_clear``: ``lanes.guards`` and
 ``quiet.needs_full_step``, the single-market sweep's tests), and in cross mode the
@@ -53,8 +53,9 @@ from backtest.kernels.portfolio import (
     portfolio_equity,
     portfolio_summary,
 )
-from backtest.kernels.quiet import needs_full_step
+from backtest.kernels.quiet import needs_full_step, signal_matters
 from backtest.kernels.records import (
+    FILL_CLOSE,
     I_CONTRACT_SIZE,
     I_EXPIRY_BAR,
     I_KIND,
@@ -71,6 +72,7 @@ from backtest.kernels.records import (
     MODE_CROSS,
     N_BAR,
     N_STATE,
+    P_FILL,
     P_INITIAL_CAPITAL,
     P_MARGIN_MODE,
     P_STOP_TRIGGER,
@@ -105,13 +107,30 @@ def _extremes(bars, ext):
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
-    """No market has a signal at bars t-1 or t or settles funding at t; not the last bar."""
+    """(No market settles funding at t and t is not the last bar, some market has a
+    signal at bar t-1 or t)."""
     if not allowed or t == n_bars - 1:
-        return False
+        return False, False
+    signal = False
     for j in range(md.shape[0]):
-        if signals[j, t] != 0 or (t > 0 and signals[j, t - 1] != 0):
-            return False
         if md[j, t, M_FUNDING_COUNT] != 0.0:
+            return False, False
+        if signals[j, t] != 0 or (t > 0 and signals[j, t - 1] != 0):
+            signal = True
+    return True, signal
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _signals_clear(states, c, fill_close, signals, t):
+    """No signal executing in bar t (bar t-1's at the open, or with ``fill="close"`` bar
+    t's at the close; the others do nothing before the last bar) changes anything for
+    combination ``c`` (``quiet.signal_matters``; not ruined)."""
+    for j in range(states.shape[1]):
+        if fill_close[c, j]:
+            code = np.int64(signals[j, t])
+        else:
+            code = np.int64(signals[j, t - 1]) if t > 0 else np.int64(0)
+        if signal_matters(code, states[c, j, S_SIDE], False):
             return False
     return True
 
@@ -277,6 +296,7 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet
     flags = np.empty((n, 2), dtype=np.bool_)
     trailing = np.empty((n, n_markets))
     trig = np.empty((n, n_markets), dtype=np.bool_)
+    fill_close = np.empty((n, n_markets), dtype=np.bool_)
     insts_v = unowned(insts_own)
     tiers_v = unowned(tiers_own)
     states = unowned(states_own)
@@ -310,11 +330,12 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet
         for j in range(n_markets):
             trailing[c, j] = params[lo + c, j, P_TRAILING]
             trig[c, j] = params[lo + c, j, P_STOP_TRIGGER] == TRIGGER_MARK
+            fill_close[c, j] = params[lo + c, j, P_FILL] == FILL_CLOSE
     for t in range(n_bars):
         load_bars(bars, md, t)
         _extremes(bars, ext)
         is_last = t == n_bars - 1
-        bar_quiet = _bar_can_be_quiet(md, signals, t, n_bars, allowed)
+        bar_quiet, signal = _bar_can_be_quiet(md, signals, t, n_bars, allowed)
         for c in range(n):
             cross = crosses[c]
             wallet = wallets[c]
@@ -325,6 +346,7 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet
                 quiet[lo + c] += 1.0
                 continue
             if (bar_quiet and not ruined and flags[c, 1]
+                    and (not signal or _signals_clear(states, c, fill_close, signals, t))
                     and _levels_clear(states, c, g, trailing, trig, ext)
                     and (not cross or not held or covered(states[c], bars, cert[c, 0], 0.0)
                          or _cross_safe(states[c], bars, insts_v, tiers_v, wallet, fast,
