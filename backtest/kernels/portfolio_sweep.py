@@ -13,10 +13,10 @@ the combined equity and the markets' totals, which is all the stats read, so
 stored; trade and event rows are only counted (zero-length buffers).
 
 Every bar of a combination is ``portfolio.portfolio_bar`` (the one bar of ``run()``),
-except a bar on which nothing can happen to it: no signal executing in it changes anything
-(``_signals_clear``), no market settles funding, none holds a resting order (``_after_step``'s flags, which
-only a full step changes), every position's liquidation, stop and take-profit levels lie
-beyond the bar's extremes (``_levels_clear``: ``lanes.guards`` and
+except a bar on which nothing can happen to it: no signal executing in it changes
+anything (``_signals_clear``), no market settles funding, none holds a resting order
+(``_after_step``'s flags, which only a full step changes), every position's liquidation,
+stop and take-profit levels lie beyond the bar's extremes (``_levels_clear``: ``lanes.guards`` and
 ``quiet.needs_full_step``, the single-market sweep's tests), and in cross mode the
 portfolio's cross test passes (``_cross_safe``: a ``cross_quiet`` certificate, else the
 exact test). On such a bar ``step_bar`` would only move the trailing references and update
