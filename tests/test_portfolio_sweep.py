@@ -285,13 +285,13 @@ def test_cross_certificates_imply_a_positive_surplus():
     from backtest.simulation.portfolio import PortfolioInputs
 
     @njit
-    def check(states, bars, insts, tiers, wallet, d, marks, out):
+    def check(states, bars, insts, tiers, wallet, d, surplus, marks, out):
         pads = np.empty(insts.shape[0])
         if not cert_pads(insts, tiers, pads):
             return -1
         rows = np.zeros(insts.shape[0], dtype=np.int64)
         cert = np.zeros(2 + insts.shape[0])
-        certify(states, bars, insts, tiers, wallet, rows, pads, d, cert)
+        certify(states, bars, insts, tiers, wallet, rows, pads, d, cert, surplus)
         hits = 0
         for i in range(marks.shape[0]):
             for j in range(insts.shape[0]):
@@ -335,7 +335,10 @@ def test_cross_certificates_imply_a_positive_surplus():
         marks = base * rng.uniform(0.9, 1.1, (400, 2))
         marks[:100] = base * (1 + rng.normal(0, 1e-12, (100, 2)))   # right at the boundary
         out = np.zeros((400, 2))
-        hits = check(states, bars.copy(), insts, tiers, wallet, d, marks, out)
+        surplus = surplus_moved(states, bars, insts, tiers, wallet, d)
+        # (the surplus only sets how far beyond the marks it certifies: also a wrong one)
+        hits = check(states, bars.copy(), insts, tiers, wallet, d,
+                     abs(surplus) * rng.choice([1.0, 1e6]), marks, out)
         assert hits >= 0
         total += hits
         ok = ~np.isnan(out[:, 0])

@@ -17,7 +17,8 @@ alone, and for linear contracts whose tier table has ``0 <= mmr <= 1`` it is
 non-decreasing in a long's mark and non-increasing in a short's (uPnL moves by ``size`` per
 unit of price, maintenance by ``size · mmr``; ``cum`` keeps it continuous across tiers, and
 any jump a table has is bounded and allowed for: ``cert_pads``). ``certify`` evaluates the
-surplus at marks a little more adverse than this bar's (or at this bar's), and when it
+surplus at marks somewhat more adverse than this bar's (by a share of what the surplus
+could absorb; else at this bar's own), and when it
 exceeds ``_MARGIN`` of the magnitudes involved (far above the rounding error of the
 evaluation, 2^-40 against ~2^-50) records those marks: while every open position's mark
 stays on the safe side of its recorded mark and within a factor 2 of it (so the
@@ -55,8 +56,10 @@ from backtest.kernels.records import (
 
 _NW = dict(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 _MARGIN = 2.0 ** -40
-# Certify at marks this fraction more adverse than the bar's first (fewer re-certifications).
-_SLACK = 0.005
+# Certify at marks up to this fraction more adverse than the bar's (fewer
+# re-certifications), by default a quarter of what the surplus could absorb.
+_SLACK = 0.02
+_SLACK_SHARE = 0.25
 # Certificate layout: valid flag, its d, then the recorded (unmoved) mark per market.
 C_VALID, C_D, C_MARK0 = 0, 1, 2
 
@@ -231,9 +234,20 @@ def _certified_at(states, bars, insts, tiers, wallet, rows, pads, d, slack, cert
 
 
 @njit(**_NW)
-def certify(states, bars, insts, tiers, wallet, rows, pads, d, cert):
-    """After an exact evaluation found the surplus > 0 at this bar's marks moved by ``d``:
-    a certificate at marks ``_SLACK`` more adverse, else at the bar's own, else none."""
-    if not _certified_at(states, bars, insts, tiers, wallet, rows, pads, d, _SLACK, cert):
+def certify(states, bars, insts, tiers, wallet, rows, pads, d, cert, surplus):
+    """After an exact evaluation found ``surplus`` > 0 at this bar's marks moved by ``d``:
+    a certificate at marks more adverse (by at most ``_SLACK``, and by about
+    ``_SLACK_SHARE`` of the move the surplus could absorb at a rate of twice the positions'
+    value), else at the bar's own, else none."""
+    value = 0.0
+    for j in range(states.shape[0]):
+        side = states[j, S_SIDE]
+        if side != 0.0:
+            value += states[j, S_SIZE] * (bars[j, M_MARK_LOW] if side > 0.0
+                                          else bars[j, M_MARK_HIGH])
+    slack = _SLACK
+    if value > 0.0:
+        slack = min(_SLACK, _SLACK_SHARE * surplus / (2.0 * value))
+    if not _certified_at(states, bars, insts, tiers, wallet, rows, pads, d, slack, cert):
         if not _certified_at(states, bars, insts, tiers, wallet, rows, pads, d, 0.0, cert):
             cert[C_VALID] = 0.0

@@ -188,9 +188,10 @@ def _cross_safe(states, bars, insts, tiers, wallet, fast, rows, cert, pads):
         return cross_shortfall(states, bars, insts, tiers, wallet)[0] > 0.0
     if certs and covered(states, bars, cert, 0.0):
         return True
-    if quiet_shortfall(states, bars, insts, tiers, wallet, rows) > 0.0:
+    surplus = quiet_shortfall(states, bars, insts, tiers, wallet, rows)
+    if surplus > 0.0:
         if certs:
-            certify(states, bars, insts, tiers, wallet, rows, pads, 0.0, cert)
+            certify(states, bars, insts, tiers, wallet, rows, pads, 0.0, cert, surplus)
         return True
     return False
 
@@ -201,9 +202,10 @@ def _moved_safe(states, bars, insts, tiers, wallet, d, rows, cert, pads):
     certs = pads.shape[0] != 0
     if certs and covered(states, bars, cert, d):
         return True
-    if quiet_surplus_moved(states, bars, insts, tiers, wallet, d, rows) > 0.0:
+    surplus = quiet_surplus_moved(states, bars, insts, tiers, wallet, d, rows)
+    if surplus > 0.0:
         if certs:
-            certify(states, bars, insts, tiers, wallet, rows, pads, d, cert)
+            certify(states, bars, insts, tiers, wallet, rows, pads, d, cert, surplus)
         return True
     return False
 
