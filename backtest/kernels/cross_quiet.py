@@ -18,9 +18,9 @@ non-decreasing in a long's mark and non-increasing in a short's (uPnL moves by `
 unit of price, maintenance by ``size · mmr``; ``cum`` keeps it continuous across tiers, and
 any jump a table has is bounded and allowed for: ``cert_pads``). ``certify`` evaluates the
 surplus at marks somewhat more adverse than this bar's (by a share of what the surplus
-could absorb; else at this bar's own), and when it
-exceeds ``_MARGIN`` of the magnitudes involved (far above the rounding error of the
-evaluation, 2^-40 against ~2^-50) records those marks: while every open position's mark
+could absorb; else at this bar's own), and when it exceeds ``_MARGIN`` of the magnitudes
+involved (far above the rounding error of the evaluation, 2^-40 against ~2^-50) records
+those marks: while every open position's mark
 stays on the safe side of its recorded mark and within a factor 2 of it (so the
 magnitudes stay bounded), the computed surplus is certainly > 0 and the exact evaluation
 would say so. A certificate is per test (``d``: the adverse move of the marks, 0 for the
