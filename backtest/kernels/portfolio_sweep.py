@@ -8,7 +8,7 @@ combinations ``lo..hi-1`` of ``params`` (float64[n_combos, n_markets, N_PARAMS]:
 combination ``c``: ``summary[c]`` (float64[n_combos, N_SUMMARY]) is exactly
 ``simulate_portfolio``'s ``summary`` (``portfolio.portfolio_summary``: the running stats of
 the combined equity and the markets' totals, which is all the stats read, so
-``sweeps/portfolio.py`` finalises each row with ``run()``'s own ``summary_stats``);
+``sweeps/portfolio.py`` finalises each row with ``run()``'s own ``summary_values``);
 ``quiet[c]`` counts the bars that took the quiet path (a diagnostic). Nothing per bar is
 stored; trade and event rows are only counted (zero-length buffers).
 

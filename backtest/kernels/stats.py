@@ -107,7 +107,7 @@ def update_bar_stats(st, p, bar, inst):
 
 # A portfolio's combined equity (``portfolio.simulate_portfolio`` and ``portfolio_sweep``,
 # so that a sweep row equals ``run()``): the running stats of one equity curve in
-# ``acc`` float64[N_EQUITY], finalised in Python by ``results.portfolio.summary_stats``.
+# ``acc`` float64[N_EQUITY], finalised in Python by ``results.portfolio.summary_values``.
 EQ_PREV, EQ_N, EQ_MEAN, EQ_M2, EQ_DOWN, EQ_PEAK, EQ_MAXDD, EQ_FLOOR = range(8)
 N_EQUITY = 8
 

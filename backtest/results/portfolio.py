@@ -2,7 +2,7 @@
 
 Combined equity and wallet, per-market series as DataFrames (a column per market), trades
 and events with a ``market`` column, and the SPEC §8 stats of the combined equity from the
-kernel's running sums (``summary_stats``, shared with the portfolio sweep so that its rows
+kernel's running sums (``summary_values``, shared with the portfolio sweep so that its rows
 equal ``run()``).
 """
 
@@ -128,6 +128,12 @@ class PortfolioResult(RunResult):
 
 def summary_stats(s: np.ndarray, initial_capital: float, bar_ns: float,
                   n: int) -> pd.Series:
+    """``summary_values`` as a Series (object dtype, like ``metrics.compute_stats``)."""
+    return pd.Series(summary_values(s, initial_capital, bar_ns, n), dtype=object)
+
+
+def summary_values(s: np.ndarray, initial_capital: float, bar_ns: float,
+                   n: int) -> dict[str, Any]:
     """SPEC §8 stats from a portfolio kernel's ``summary`` (``kernels.portfolio``
     ``N_SUMMARY``: the combined equity's running stats and the markets' totals) over ``n``
     bars, with ``metrics.compute_stats``' formulas; ``run()`` and the portfolio sweep both
@@ -153,7 +159,7 @@ def summary_stats(s: np.ndarray, initial_capital: float, bar_ns: float,
         profit_factor = wins / losses
     else:
         profit_factor = np.inf if wins > 0 else np.nan
-    return pd.Series({
+    return {
         "final_equity": final,
         "total_return": final / initial_capital - 1.0,
         "cagr": cagr,
@@ -173,4 +179,4 @@ def summary_stats(s: np.ndarray, initial_capital: float, bar_ns: float,
         "min_liq_distance": float(s[P.U_MIN_LIQ]),
         "ruined": final <= 0.0,
         "interest_paid": float(s[P.U_INTEREST]),
-    }, dtype=object)
+    }

@@ -4,8 +4,8 @@ The market, instrument and signal arrays are built once (``portfolio.PortfolioIn
 Locally, ``kernels/portfolio_sweep.py`` runs the combinations bars outer, combinations
 inner (one block per thread, the kernel releases the GIL) on the one portfolio bar of
 ``run()`` with ``run()``'s running stats, and each row is finalised by ``run()``'s own
-``summary_stats``, so they are equal exactly. Nothing per bar is stored. With a Dask executor
-(``executor=``; the inputs are scattered once per worker) each combination is one
+``summary_values``, so they are equal exactly. Nothing per bar is stored. With a Dask
+executor (``executor=``; the inputs are scattered once per worker) each combination is one
 ``simulate_portfolio`` call in a chunk task (``combination_stats``).
 
 Owns no simulation logic; must not import matplotlib.
@@ -28,7 +28,7 @@ from backtest.data.fingerprint import fingerprint_parts
 from backtest.kernels.portfolio import N_SUMMARY
 from backtest.kernels.portfolio_sweep import portfolio_sweep_block
 from backtest.kernels.stats import N_STATS, STAT_NAMES
-from backtest.results.portfolio import summary_stats
+from backtest.results.portfolio import summary_values
 from backtest.simulation.compile_notice import SECONDS, notify_compiling
 from backtest.simulation.params import SIGNAL_NAMES, encode
 from backtest.simulation.portfolio import PortfolioInputs
@@ -159,7 +159,7 @@ def kernel_stats(inputs: PortfolioInputs, validated: list[list[dict[str, Any]]],
                  threads: int = 1, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
     """float64[len(validated), N_STATS]: the stats rows of these combinations from one
     ``portfolio_sweep_block`` per thread, each row equal to ``run()``'s (the same kernel
-    summary, finalised by the same ``summary_stats``)."""
+    summary, finalised by the same ``summary_values``)."""
     n = len(validated)
     # Deal combinations round-robin to the blocks: neighbours in the grid cost alike.
     order = np.concatenate([np.arange(b, n, threads) for b in range(threads)])
@@ -181,8 +181,8 @@ def kernel_stats(inputs: PortfolioInputs, validated: list[list[dict[str, Any]]],
     n_bars = inputs.md.shape[1]
     for r in range(n):
         i = order[r]
-        row = summary_stats(summary[r], validated[i][0]["initial_capital"],
-                            float(inputs.bar_ns), n_bars)
+        row = summary_values(summary[r], validated[i][0]["initial_capital"],
+                             float(inputs.bar_ns), n_bars)
         out[i] = [float(row[k]) for k in STAT_NAMES]
     return out
 
