@@ -343,31 +343,26 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet
             wallet = wallets[c]
             held = flags[c, 0]
             ruined = states[c, 0, S_RUINED] != 0.0
+            # what follows the bar's equity: 0 nothing, 1 the ruin test, 2 end_of_bar
+            tail = 0
             if ruined and not held:      # nothing can move: one comparison (early exit)
-                update_equity_stats(acc[c], wallet)
+                eq = wallet
                 quiet[lo + c] += 1.0
-                continue
-            if (bar_quiet and not ruined and flags[c, 1]
+            elif (bar_quiet and not ruined and flags[c, 1]
                     and (not signal or _signals_clear(states, c, fill_close, signals, t))
                     and _levels_clear(states, c, g, trailing, trig, ext)
                     and (not cross or not held or covered(states[c], bars, cert[c, 0], 0.0)
                          or _cross_safe(states[c], bars, insts_v, tiers_v, wallet, fast,
                                         rows[c, 0], cert[c, 0], pads))):
                 quiet[lo + c] += 1.0
-                if not held:
-                    update_equity_stats(acc[c], wallet)
-                    continue
-                eq = _quiet_equity(t, states, c, params[lo + c], bars, insts_v, trailing,
-                                   wallet, cross)
-                update_equity_stats(acc[c], eq)
-                exposed[c] += 1.0
-                if not cross or (min_cross[c] < np.inf
-                                 and covered(states[c], bars, cert[c, 1], min_cross[c])):
-                    # end_of_bar: the cross distance cannot move (certified); the ruin test
-                    if eq <= ruin_level[c]:
-                        for j in range(n_markets):
-                            states[c, j, S_RUINED] = 1.0
-                    continue
+                eq = wallet       # flat: the wallet, which passed the ruin test when it moved
+                if held:
+                    eq = _quiet_equity(t, states, c, params[lo + c], bars, insts_v, trailing,
+                                       wallet, cross)
+                    exposed[c] += 1.0
+                    # end_of_bar: the cross distance cannot move (certified), or isolated
+                    tail = 1 if not cross or (min_cross[c] < np.inf and covered(
+                        states[c], bars, cert[c, 1], min_cross[c])) else 2
             else:
                 wallet = portfolio_bar(t, is_last, cross, states[c], params[lo + c], bars,
                                        insts_v, tiers_v, signals, wallet, trades,
@@ -378,12 +373,17 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet
                 cert[c, 0, C_VALID] = 0.0
                 cert[c, 1, C_VALID] = 0.0
                 eq = portfolio_equity(states[c], bars, insts_v, wallet)
-                update_equity_stats(acc[c], eq)
                 if flags[c, 0]:
                     exposed[c] += 1.0
-            min_cross[c] = _end_of_bar(t, cross, states[c], bars, insts_v, tiers_v,
-                                       params[lo + c, 0], wallet, eq, min_cross[c], fast,
-                                       rows[c, 1], cert[c, 1], pads)
+                tail = 2
+            update_equity_stats(acc[c], eq)
+            if tail == 1 and eq <= ruin_level[c]:
+                for j in range(n_markets):
+                    states[c, j, S_RUINED] = 1.0
+            elif tail == 2:
+                min_cross[c] = _end_of_bar(t, cross, states[c], bars, insts_v, tiers_v,
+                                           params[lo + c, 0], wallet, eq, min_cross[c], fast,
+                                           rows[c, 1], cert[c, 1], pads)
     for c in range(n):
         portfolio_summary(states[c], acc[c], crosses[c], min_cross[c], exposed[c],
                           summary[lo + c])
