@@ -21,11 +21,12 @@ float64[n_markets, N_PARAMS] (one parameter row per market: fees follow the inst
 float64[n_markets, n_bars, N_MARKET], ``insts`` float64[n_markets, N_INSTRUMENT], ``tiers``
 float64[n_markets, 4 * max_rows] (flat tables as in ``step.py``; floors padded with +inf),
 ``signals`` uint8[n_markets, n_bars]. Returns ``(equity, wallet, per_market, trades,
-trade_market, events, event_market, min_liq_distance)``:
+trade_market, events, event_market, min_liq_distance, summary)``:
 ``equity``/``wallet`` float64[n_bars]; ``per_market`` float64[n_markets, 4, n_bars] (signed
 position, margin, liquidation price, funding); trade and event rows as in ``simulate`` with
 the market index of each row; ``min_liq_distance`` as in docs/semantics.md
-"Portfolios". ``portfolio_bar`` is one bar of one portfolio, shared with
+"Portfolios"; ``summary`` float64[N_SUMMARY] (``portfolio_summary``: what the stats
+read). ``portfolio_bar`` is one bar of one portfolio, shared with
 ``portfolio_sweep.py`` so that a sweep row and ``run()`` are the same computation.
 Imports numpy, numba and kernels only.
 """
@@ -37,6 +38,7 @@ from numba import njit
 from backtest.kernels.contracts import upnl
 from backtest.kernels.cross import any_open, cross_distance, cross_shortfall, liquidate_all
 from backtest.kernels.records import (
+    EV_AMBIGUOUS_BAR,
     I_CONTRACT_SIZE,
     I_SETTLEMENT,
     M_CLOSE,
@@ -51,25 +53,43 @@ from backtest.kernels.records import (
     P_INITIAL_CAPITAL,
     P_MARGIN_MODE,
     S_ENTRY,
+    S_EVENT_COUNT0,
     S_EXPOSED_BARS,
+    S_FEES_PAID,
     S_FUNDING_BAR,
+    S_FUNDING_PAID,
+    S_INTEREST_PAID,
     S_LIQ,
     S_LOCKED,
     S_MARGIN,
     S_MIN_LIQ_DISTANCE,
     S_N_EVENT_ROWS,
+    S_N_LIQUIDATIONS,
+    S_N_STOPS,
     S_N_TRADE_ROWS,
+    S_N_TRADES,
+    S_N_WINS,
     S_RUINED,
     S_SHARED_CROSS,
     S_SIDE,
     S_SIZE,
+    S_SUM_LOSS,
+    S_SUM_WIN,
     S_WALLET,
 )
 from backtest.kernels.simulate import grow_buffer as _grow
 from backtest.kernels.simulate import rows_of
+from backtest.kernels.stats import N_EQUITY, init_equity_stats, update_equity_stats
 from backtest.kernels.step import RUIN_FRACTION, init_state, step_bar
 
 N_MARKET_SERIES = 4
+# The summary of a finished portfolio: the combined equity's running stats
+# (``stats.EQ_*``, slots 0..N_EQUITY-1), then these, the markets' totals in market order.
+(U_EXPOSED, U_AMBIGUOUS, U_MIN_LIQ, U_N_TRADES, U_N_WINS, U_SUM_WIN, U_SUM_LOSS, U_N_LIQ,
+ U_N_STOPS, U_FUNDING, U_FEES, U_INTEREST) = range(N_EQUITY, N_EQUITY + 12)
+N_SUMMARY = N_EQUITY + 12
+_TOTALS = (S_N_TRADES, S_N_WINS, S_SUM_WIN, S_SUM_LOSS, S_N_LIQUIDATIONS, S_N_STOPS,
+           S_FUNDING_PAID, S_FEES_PAID, S_INTEREST_PAID)
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -182,6 +202,26 @@ def min_liq_distance(states, cross, min_cross):
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def portfolio_summary(states, acc, cross, min_cross, exposed, out):
+    """``out`` float64[N_SUMMARY] of a finished portfolio: ``acc`` (the combined equity's
+    ``stats.update_equity_stats``), the bars with a position, and the markets' ambiguous
+    bars, ``min_liq_distance`` and trade, funding, fee and interest totals."""
+    for i in range(N_EQUITY):
+        out[i] = acc[i]
+    out[U_EXPOSED] = exposed
+    out[U_MIN_LIQ] = min_liq_distance(states, cross, min_cross)
+    ambiguous = 0.0
+    for j in range(states.shape[0]):
+        ambiguous += states[j, S_EVENT_COUNT0 + EV_AMBIGUOUS_BAR]
+    out[U_AMBIGUOUS] = ambiguous
+    for k in range(len(_TOTALS)):
+        total = 0.0
+        for j in range(states.shape[0]):
+            total += states[j, _TOTALS[k]]
+        out[U_N_TRADES + k] = total
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _grow_index(rows, used):
     bigger = np.empty(rows.shape[0] * 2, dtype=np.int64)
     for i in range(used):   # a loop, not a slice copy: see simulate.grow_buffer
@@ -211,6 +251,9 @@ def simulate_portfolio(ps, md, insts, tiers, signals, bar_ns):
     counts = np.zeros(2, dtype=np.int64)
     wallet = p[P_INITIAL_CAPITAL]
     min_cross = np.inf
+    acc = np.empty(N_EQUITY)
+    init_equity_stats(acc, wallet)
+    exposed = 0.0
     for t in range(n_bars):
         while counts[0] + 4 * n_markets + 4 > trade_market.shape[0]:
             trades = _grow(trades, counts[0] * N_TRADE_COLS)
@@ -232,12 +275,17 @@ def simulate_portfolio(ps, md, insts, tiers, signals, bar_ns):
             per_market[j, 3, t] = st[S_FUNDING_BAR] + liq_funding[j]
         equity_out[t] = equity
         wallet_out[t] = wallet
+        update_equity_stats(acc, equity)
+        if any_open(states):
+            exposed += 1.0
         min_cross = end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity,
                                min_cross)
     n_trades = counts[0]
     n_events = counts[1]
+    summary = np.empty(N_SUMMARY)
+    portfolio_summary(states, acc, cross, min_cross, exposed, summary)
     return (equity_out, wallet_out, per_market,
             rows_of(trades, n_trades, int(N_TRADE_COLS)),
             trade_market[:n_trades].copy(),
             rows_of(events, n_events, int(N_EVENT_COLS)),
-            event_market[:n_events].copy(), min_liq_distance(states, cross, min_cross))
+            event_market[:n_events].copy(), summary[U_MIN_LIQ], summary)

@@ -1,63 +1,70 @@
 """Many combinations of one portfolio (SPEC §9 over several markets), bars outer,
 combinations inner, markets innermost.
 
-``portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, funding,
-trades, trade_market, misc)`` runs combinations ``lo..hi-1`` of ``params``
-(float64[n_combos, n_markets, N_PARAMS]: one ``portfolio.simulate_portfolio`` parameter
-block per combination) over every bar; ``md``/``insts``/``tiers``/``signals`` as for
-``simulate_portfolio``. Outputs, per combination ``c``:
-
-    equity        float64[n_combos, n_bars]  row c: the combined equity at each close
-    funding       float64[n_combos, n_markets, k]  funding paid by market j on its i-th
-                  funding bar (bars whose ``M_FUNDING_COUNT`` is not 0, in order): the only
-                  bars on which ``per_market[j, 3]`` of ``simulate_portfolio`` can be non-zero
-    trades        float64[n_combos, cap * N_TRADE_COLS], trade_market int64[n_combos, cap]:
-                  the trade rows in ``simulate_portfolio``'s order (cap: at least the
-                  number of entry signals, one position per entry)
-    misc          float64[n_combos, N_MISC]: trade rows written, bars with a position,
-                  ambiguous bars, ``min_liq_distance``, trades closed (= rows unless cap
-                  was too small), bars that took the quiet path (a diagnostic)
-
-which are exactly the parts of ``simulate_portfolio``'s output that the stats read, so
-``sweeps/portfolio.py`` computes each row with ``run()``'s own stats code.
+``portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, summary, quiet)`` runs
+combinations ``lo..hi-1`` of ``params`` (float64[n_combos, n_markets, N_PARAMS]: one
+``portfolio.simulate_portfolio`` parameter block per combination) over every bar;
+``md``/``insts``/``tiers``/``signals`` as for ``simulate_portfolio``. Outputs, per
+combination ``c``: ``summary[c]`` (float64[n_combos, N_SUMMARY]) is exactly
+``simulate_portfolio``'s ``summary`` (``portfolio.portfolio_summary``: the running stats of
+the combined equity and the markets' totals, which is all the stats read, so
+``sweeps/portfolio.py`` finalises each row with ``run()``'s own ``summary_values``);
+``quiet[c]`` counts the bars that took the quiet path (a diagnostic). Nothing per bar is
+stored; trade and event rows are only counted (zero-length buffers).
 
 Every bar of a combination is ``portfolio.portfolio_bar`` (the one bar of ``run()``),
-except a bar on which nothing can happen to it (``_is_quiet``): no market has a signal at
-this bar or the last one, none settles funding, none holds a resting order, and every
-position's liquidation, stop and take-profit levels lie beyond the bar's extremes
-(``lanes.guards`` and ``quiet.needs_full_step``, the single-market sweep's tests), and in
-cross mode the portfolio's cross test passes (computed exactly, as ``portfolio_bar`` would).
-On such a bar ``step_bar`` would only move the trailing references and update each
-market's statistics; the quiet path does what of that the outputs read (``_quiet_bar``). A
-ruined portfolio with no position left costs one comparison per bar (early exit): its
-equity cannot move. Markets with an expiry or spot-margin interest always take the full
-step. Imports numpy, numba and kernels only.
+except a bar on which nothing can happen to it: no signal executing in it changes
+anything (``_signals_clear``), no market settles funding, none holds a resting order
+(``_after_step``'s flags, which only a full step changes), every position's liquidation,
+stop and take-profit levels lie beyond the bar's extremes (``_levels_clear``: ``lanes.guards`` and
+``quiet.needs_full_step``, the single-market sweep's tests), and in cross mode the
+portfolio's cross test passes (``_cross_safe``: a ``cross_quiet`` certificate, else the
+exact test). On such a bar ``step_bar`` would only move the trailing references and update
+each market's statistics; the quiet path does what of that the outputs read
+(``_quiet_equity``), then the combined equity's stats and ``end_of_bar`` (in cross mode
+the running cross distance, skipped when a certificate shows it cannot move). The quiet
+path is written into the bar loop, without calls taking arrays: such a call costs more
+than the test itself. A flat portfolio's equity is its wallet; a ruined one with no
+position left costs one comparison per bar (early exit). Markets with an expiry or
+spot-margin interest always take the full step. Imports numpy, numba and kernels only.
 """
 
 import numpy as np
 from numba import njit
 
+from backtest.kernels.contracts import upnl
 from backtest.kernels.cross import any_open, cross_shortfall
-from backtest.kernels.cross_quiet import fast_ok, quiet_shortfall, quiet_surplus_moved
+from backtest.kernels.cross_quiet import (
+    C_VALID,
+    cert_pads,
+    certify,
+    covered,
+    fast_ok,
+    quiet_shortfall,
+    quiet_surplus_moved,
+)
 from backtest.kernels.exits import move_trailing_reference
 from backtest.kernels.lanes import guards
 from backtest.kernels.portfolio import (
     end_of_bar,
     init_portfolio,
     load_bars,
-    min_liq_distance,
     portfolio_bar,
     portfolio_equity,
+    portfolio_summary,
 )
-from backtest.kernels.quiet import needs_full_step
+from backtest.kernels.quiet import needs_full_step, signal_matters
 from backtest.kernels.records import (
-    EV_AMBIGUOUS_BAR,
+    FILL_CLOSE,
+    I_CONTRACT_SIZE,
     I_EXPIRY_BAR,
     I_KIND,
+    I_SETTLEMENT,
     KIND_SPOT_MARGIN,
     M_FUNDING_COUNT,
     M_HIGH,
     M_LOW,
+    M_MARK_CLOSE,
     M_MARK_HIGH,
     M_MARK_LOW,
     M_MARK_OPEN,
@@ -65,29 +72,26 @@ from backtest.kernels.records import (
     MODE_CROSS,
     N_BAR,
     N_STATE,
+    P_FILL,
     P_INITIAL_CAPITAL,
     P_MARGIN_MODE,
     P_STOP_TRIGGER,
     P_TRAILING,
-    S_EVENT_COUNT0,
+    S_ENTRY,
     S_EXPOSED_BARS,
-    S_FUNDING_BAR,
     S_LIQ,
     S_MIN_LIQ_DISTANCE,
-    S_N_TRADES,
     S_PENDING_SIDE,
     S_RUINED,
     S_SIDE,
+    S_SIZE,
     S_STOP_LIMIT,
     S_TRAIL_REF,
     TRIGGER_MARK,
 )
+from backtest.kernels.stats import N_EQUITY, init_equity_stats, update_equity_stats
 from backtest.kernels.step import RUIN_FRACTION
 from backtest.kernels.views import unowned
-
-# misc columns
-X_N_ROWS, X_EXPOSED, X_AMBIGUOUS, X_MIN_LIQ, X_N_TRADES, X_QUIET = range(6)
-N_MISC = 6
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -103,69 +107,116 @@ def _extremes(bars, ext):
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _bar_can_be_quiet(md, signals, t, n_bars, allowed):
-    """No market has a signal at bars t-1 or t or settles funding at t; not the last bar."""
+    """(No market settles funding at t and t is not the last bar, some market has a
+    signal at bar t-1 or t)."""
     if not allowed or t == n_bars - 1:
-        return False
+        return False, False
+    signal = False
     for j in range(md.shape[0]):
-        if signals[j, t] != 0 or (t > 0 and signals[j, t - 1] != 0):
-            return False
         if md[j, t, M_FUNDING_COUNT] != 0.0:
+            return False, False
+        if signals[j, t] != 0 or (t > 0 and signals[j, t - 1] != 0):
+            signal = True
+    return True, signal
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _signals_clear(states, c, fill_close, signals, t):
+    """No signal executing in bar t (bar t-1's at the open, or with ``fill="close"`` bar
+    t's at the close; the others do nothing before the last bar) changes anything for
+    combination ``c`` (``quiet.signal_matters``; not ruined)."""
+    for j in range(states.shape[1]):
+        if fill_close[c, j]:
+            code = np.int64(signals[j, t])
+        else:
+            code = np.int64(signals[j, t - 1]) if t > 0 else np.int64(0)
+        if signal_matters(code, states[c, j, S_SIDE], False):
             return False
     return True
 
 
-@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _is_quiet(states, ps, bars, ext, insts, tiers, cross, wallet, bar_quiet, fast, rows,
-              g):
-    """Whether ``portfolio_bar`` can have no event for this combination on this bar (see
-    the module docstring); a ruined portfolio with nothing open is always quiet. ``g``
-    float64[n_markets, 4]: each market's ``lanes.guards`` (``_set_guards``)."""
-    ruined = states[0, S_RUINED] != 0.0
-    held = any_open(states)
-    if ruined and not held:
-        return True
-    if ruined or not bar_quiet:
-        return False
-    for j in range(states.shape[0]):
-        st = states[j]
-        if st[S_PENDING_SIDE] != 0.0 or st[S_STOP_LIMIT] == st[S_STOP_LIMIT]:
+@njit(cache=True, nogil=True, inline="always")
+def _levels_clear(states, c, g, trailing, trig, ext):
+    """No open position of combination ``c`` meets a guard level, a stop or its trailing
+    stop on this bar (``quiet.needs_full_step`` per market)."""
+    for j in range(states.shape[1]):
+        side = states[c, j, S_SIDE]
+        if side != 0.0 and needs_full_step(side, False, g[c, j, 0], g[c, j, 1], g[c, j, 2],
+                                           g[c, j, 3], states[c, j, S_TRAIL_REF],
+                                           trailing[c, j], trig[c, j], False, ext[j, 0],
+                                           ext[j, 1], ext[j, 2], ext[j, 3]):
             return False
-        side = st[S_SIDE]
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _quiet_equity(t, states, c, ps, bars, insts, trailing, wallet, cross):
+    """What ``step_bar`` does on a quiet bar that the outputs read, for every open position
+    of combination ``c``: the trailing reference (when a trailing stop is set), the
+    exposure count and, isolated, the minimum liquidation distance (``stats.
+    update_bar_stats``' arithmetic; a cross portfolio reports its cross distance instead);
+    returns the combined equity (``portfolio.portfolio_equity``, same order)."""
+    equity = wallet
+    for j in range(states.shape[1]):
+        side = states[c, j, S_SIDE]
         if side == 0.0:
             continue
-        p = ps[j]
-        trigger_mark = p[P_STOP_TRIGGER] == TRIGGER_MARK
-        if needs_full_step(side, False, g[j, 0], g[j, 1], g[j, 2], g[j, 3],
-                           st[S_TRAIL_REF], p[P_TRAILING], trigger_mark, False, ext[j, 0],
-                           ext[j, 1], ext[j, 2], ext[j, 3]):
-            return False
-    if cross and held:
-        if fast:
-            surplus = quiet_shortfall(states, bars, insts, tiers, wallet, rows)
-        else:
-            surplus, _, _ = cross_shortfall(states, bars, insts, tiers, wallet)
-        if surplus <= 0.0:
-            return False
-    return True
+        if trailing[c, j] == trailing[c, j]:
+            move_trailing_reference(states[c, j], ps[j], t, bars[j])
+        states[c, j, S_EXPOSED_BARS] += 1.0
+        if not cross:
+            liq = states[c, j, S_LIQ]
+            if side > 0.0:
+                x = bars[j, M_MARK_LOW]
+                dist = (x - liq) / x
+            else:
+                x = bars[j, M_MARK_HIGH]
+                dist = (liq - x) / x
+            if dist < states[c, j, S_MIN_LIQ_DISTANCE]:
+                states[c, j, S_MIN_LIQ_DISTANCE] = dist
+        equity += upnl(int(insts[j, I_SETTLEMENT]), side, states[c, j, S_SIZE],
+                       states[c, j, S_ENTRY], bars[j, M_MARK_CLOSE], insts[j, I_CONTRACT_SIZE])
+    return equity
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _set_guards(states, ps, g):
-    """``lanes.guards`` of every market into ``g``: they change only when a full step
-    changes the state (the quiet path moves only the trailing reference, which the guards
-    do not read)."""
-    for j in range(states.shape[0]):
-        trigger_mark = ps[j, P_STOP_TRIGGER] == TRIGGER_MARK
-        g[j, 0], g[j, 1], g[j, 2], g[j, 3] = guards(states[j], trigger_mark)
+def _cross_safe(states, bars, insts, tiers, wallet, fast, rows, cert, pads):
+    """The cross test of ``portfolio_bar`` passes on a quiet bar (surplus > 0): from the
+    certificate when it covers the bar, else evaluated exactly (and re-certified)."""
+    certs = pads.shape[0] != 0
+    if not fast:
+        return cross_shortfall(states, bars, insts, tiers, wallet)[0] > 0.0
+    if certs and covered(states, bars, cert, 0.0):
+        return True
+    surplus = quiet_shortfall(states, bars, insts, tiers, wallet, rows)
+    if surplus > 0.0:
+        if certs:
+            certify(states, bars, insts, tiers, wallet, rows, pads, 0.0, cert, surplus)
+        return True
+    return False
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _moved_safe(states, bars, insts, tiers, wallet, d, rows, cert, pads):
+    """``cross._surplus_moved(..., d) > 0``, from the certificate when it covers the bar."""
+    certs = pads.shape[0] != 0
+    if certs and covered(states, bars, cert, d):
+        return True
+    surplus = quiet_surplus_moved(states, bars, insts, tiers, wallet, d, rows)
+    if surplus > 0.0:
+        if certs:
+            certify(states, bars, insts, tiers, wallet, rows, pads, d, cert, surplus)
+        return True
+    return False
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cross, fast,
-                rows):
+                rows, cert, pads):
     """``portfolio.end_of_bar``, skipping ``cross.cross_distance``'s own first test when
-    ``cross_quiet`` shows that it returns ``min_cross`` unchanged."""
-    if (fast and cross and min_cross < np.inf and any_open(states)
-            and quiet_surplus_moved(states, bars, insts, tiers, wallet, min_cross, rows) > 0.0):
+    ``_moved_safe`` shows that it returns ``min_cross`` unchanged."""
+    if fast and cross and min_cross < np.inf and any_open(states) and (
+            _moved_safe(states, bars, insts, tiers, wallet, min_cross, rows, cert, pads)):
         if equity <= RUIN_FRACTION * p[P_INITIAL_CAPITAL]:
             for j in range(states.shape[0]):
                 states[j, S_RUINED] = 1.0
@@ -174,43 +225,20 @@ def _end_of_bar(t, cross, states, bars, insts, tiers, p, wallet, equity, min_cro
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _quiet_bar(t, states, ps, bars):
-    """What ``step_bar`` does on a quiet bar that the portfolio's outputs can read: the
-    trailing reference (read only when a trailing stop is set), the exposure count and the
-    minimum liquidation distance (``stats.update_bar_stats``' own arithmetic). The
-    per-market equity statistics of ``update_bar_stats`` are not read by a portfolio (its
-    stats come from the combined equity; the step's per-market ruin test is undone)."""
+def _after_step(states, ps, g, flags):
+    """After a full step: each market's ``lanes.guards`` into ``g`` (they change only
+    when a full step changes the state; the quiet path moves only the trailing reference,
+    which the guards do not read) and ``flags`` = (holds a position, no resting order)."""
+    held = False
+    idle = True
     for j in range(states.shape[0]):
         st = states[j]
-        side = st[S_SIDE]
-        if side == 0.0:
-            continue
-        st[S_FUNDING_BAR] = 0.0
-        if ps[j, P_TRAILING] == ps[j, P_TRAILING]:
-            move_trailing_reference(st, ps[j], t, bars[j])
-        st[S_EXPOSED_BARS] += 1.0
-        liq = st[S_LIQ]
-        if side > 0.0:
-            x = bars[j, M_MARK_LOW]
-            dist = (x - liq) / x
-        else:
-            x = bars[j, M_MARK_HIGH]
-            dist = (liq - x) / x
-        if dist < st[S_MIN_LIQ_DISTANCE]:
-            st[S_MIN_LIQ_DISTANCE] = dist
-
-
-@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _finish(states, cross, min_cross, misc, counts):
-    misc[X_N_ROWS] = counts[0]
-    misc[X_MIN_LIQ] = min_liq_distance(states, cross, min_cross)
-    ambiguous = 0.0
-    closed = 0.0
-    for j in range(states.shape[0]):
-        ambiguous += states[j, S_EVENT_COUNT0 + EV_AMBIGUOUS_BAR]
-        closed += states[j, S_N_TRADES]
-    misc[X_AMBIGUOUS] = ambiguous
-    misc[X_N_TRADES] = closed
+        trigger_mark = ps[j, P_STOP_TRIGGER] == TRIGGER_MARK
+        g[j, 0], g[j, 1], g[j, 2], g[j, 3] = guards(st, trigger_mark)
+        held = held or st[S_SIDE] != 0.0
+        idle = idle and st[S_PENDING_SIDE] == 0.0 and st[S_STOP_LIMIT] != st[S_STOP_LIMIT]
+    flags[0] = held
+    flags[1] = idle
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -222,8 +250,7 @@ def _quiet_allowed(insts):
 
 
 @njit(cache=True, nogil=True)
-def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, funding, trades,
-                          trade_market, misc):
+def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, summary, quiet):
     """Combinations ``lo..hi-1`` over every bar (shapes in the module docstring; every
     array C-contiguous and alive until this returns: the kernel reads them through
     unowned views)."""
@@ -238,22 +265,27 @@ def portfolio_sweep_block(params, md, insts, tiers, signals, lo, hi, equity, fun
     ext_own = np.empty((n_markets, 4))
     counts_own = np.zeros((n, 2), dtype=np.int64)
     liq_own = np.zeros(n_markets)
-    events_own = np.empty(0)
-    event_market_own = np.empty(0, dtype=np.int64)
+    trades_own = np.empty(0)
+    trade_market_own = np.empty(0, dtype=np.int64)
     rows_own = np.zeros((n, 2, n_markets), dtype=np.int64)
     guards_own = np.empty((n, n_markets, 4))
+    acc_own = np.empty((n, N_EQUITY))
+    cert_own = np.zeros((n, 2, 2 + n_markets))
+    pads_own = np.empty(n_markets)
+    if not cert_pads(insts_own, tiers_own, pads_own):
+        pads_own = np.empty(0)
     # The owned arrays live in this frame for the whole call: _run_block only makes views
     # of them without a reference count (an array whose last use was its view would be
     # freed under the view).
-    _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
-               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
-               events_own, event_market_own, rows_own, guards_own)
+    _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet, states_own,
+               bars_own, ext_own, counts_own, liq_own, trades_own, trade_market_own,
+               rows_own, guards_own, acc_own, cert_own, pads_own)
 
 
 @njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, funding, trades,
-               trade_market, misc, states_own, bars_own, ext_own, counts_own, liq_own,
-               events_own, event_market_own, rows_own, guards_own):
+def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, summary, quiet, states_own,
+               bars_own, ext_own, counts_own, liq_own, trades_own, trade_market_own,
+               rows_own, guards_own, acc_own, cert_own, pads_own):
     """The bar loop of ``portfolio_sweep_block`` over arrays it owns (see there)."""
     n_markets = md.shape[0]
     n_bars = md.shape[1]
@@ -261,7 +293,12 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, fundin
     wallets = np.empty(n)
     min_cross = np.full(n, np.inf)
     crosses = np.empty(n, dtype=np.bool_)
-    fk = np.zeros(n_markets, dtype=np.int64)
+    exposed = np.zeros(n)
+    ruin_level = np.empty(n)
+    flags = np.empty((n, 2), dtype=np.bool_)
+    trailing = np.empty((n, n_markets))
+    trig = np.empty((n, n_markets), dtype=np.bool_)
+    fill_close = np.empty((n, n_markets), dtype=np.bool_)
     insts_v = unowned(insts_own)
     tiers_v = unowned(tiers_own)
     states = unowned(states_own)
@@ -269,59 +306,84 @@ def _run_block(params, md, insts_own, tiers_own, signals, lo, hi, equity, fundin
     ext = unowned(ext_own)
     counts = unowned(counts_own)
     liq_funding = unowned(liq_own)
-    events = unowned(events_own)
-    event_market = unowned(event_market_own)
+    trades = unowned(trades_own)
+    trade_market = unowned(trade_market_own)
     params = unowned(params)
     md = unowned(md)
     signals = unowned(signals)
-    equity = unowned(equity)
-    funding = unowned(funding)
-    trades = unowned(trades)
-    trade_market = unowned(trade_market)
-    misc = unowned(misc)
+    summary = unowned(summary)
+    quiet = unowned(quiet)
+    acc = unowned(acc_own)
     allowed = _quiet_allowed(insts_v)
     fast = fast_ok(insts_v, tiers_v)
     rows = unowned(rows_own)
     g = unowned(guards_own)
+    cert = unowned(cert_own)
+    pads = unowned(pads_own)
     for c in range(n):
         p = params[lo + c, 0]
         crosses[c] = p[P_MARGIN_MODE] == MODE_CROSS
         init_portfolio(states[c], p, crosses[c])
-        _set_guards(states[c], params[lo + c], g[c])
+        _after_step(states[c], params[lo + c], g[c], flags[c])
         wallets[c] = p[P_INITIAL_CAPITAL]
-        misc[lo + c, X_EXPOSED] = 0.0
-        misc[lo + c, X_QUIET] = 0.0
+        ruin_level[c] = RUIN_FRACTION * p[P_INITIAL_CAPITAL]
+        init_equity_stats(acc[c], p[P_INITIAL_CAPITAL])
+        quiet[lo + c] = 0.0
+        for j in range(n_markets):
+            trailing[c, j] = params[lo + c, j, P_TRAILING]
+            trig[c, j] = params[lo + c, j, P_STOP_TRIGGER] == TRIGGER_MARK
+            fill_close[c, j] = params[lo + c, j, P_FILL] == FILL_CLOSE
     for t in range(n_bars):
         load_bars(bars, md, t)
         _extremes(bars, ext)
         is_last = t == n_bars - 1
-        bar_quiet = _bar_can_be_quiet(md, signals, t, n_bars, allowed)
+        bar_quiet, signal = _bar_can_be_quiet(md, signals, t, n_bars, allowed)
         for c in range(n):
-            st = states[c]
-            ps = params[lo + c]
             cross = crosses[c]
             wallet = wallets[c]
-            if _is_quiet(st, ps, bars, ext, insts_v, tiers_v, cross, wallet, bar_quiet, fast,
-                         rows[c, 0], g[c]):
-                _quiet_bar(t, st, ps, bars)
-                misc[lo + c, X_QUIET] += 1.0
+            held = flags[c, 0]
+            ruined = states[c, 0, S_RUINED] != 0.0
+            # what follows the bar's equity: 0 nothing, 1 the ruin test, 2 end_of_bar
+            tail = 0
+            if ruined and not held:      # nothing can move: one comparison (early exit)
+                eq = wallet
+                quiet[lo + c] += 1.0
+            elif (bar_quiet and not ruined and flags[c, 1]
+                    and (not signal or _signals_clear(states, c, fill_close, signals, t))
+                    and _levels_clear(states, c, g, trailing, trig, ext)
+                    and (not cross or not held or covered(states[c], bars, cert[c, 0], 0.0)
+                         or _cross_safe(states[c], bars, insts_v, tiers_v, wallet, fast,
+                                        rows[c, 0], cert[c, 0], pads))):
+                quiet[lo + c] += 1.0
+                eq = wallet       # flat: the wallet, which passed the ruin test when it moved
+                if held:
+                    eq = _quiet_equity(t, states, c, params[lo + c], bars, insts_v, trailing,
+                                       wallet, cross)
+                    exposed[c] += 1.0
+                    # end_of_bar: the cross distance cannot move (certified), or isolated
+                    tail = 1 if not cross or (min_cross[c] < np.inf and covered(
+                        states[c], bars, cert[c, 1], min_cross[c])) else 2
             else:
-                wallet = portfolio_bar(t, is_last, cross, st, ps, bars, insts_v, tiers_v,
-                                       signals, wallet, trades[lo + c], trade_market[lo + c],
-                                       events, event_market, counts[c], liq_funding)
+                wallet = portfolio_bar(t, is_last, cross, states[c], params[lo + c], bars,
+                                       insts_v, tiers_v, signals, wallet, trades,
+                                       trade_market, trades, trade_market, counts[c],
+                                       liq_funding)
                 wallets[c] = wallet
-                _set_guards(st, ps, g[c])
+                _after_step(states[c], params[lo + c], g[c], flags[c])
+                cert[c, 0, C_VALID] = 0.0
+                cert[c, 1, C_VALID] = 0.0
+                eq = portfolio_equity(states[c], bars, insts_v, wallet)
+                if flags[c, 0]:
+                    exposed[c] += 1.0
+                tail = 2
+            update_equity_stats(acc[c], eq)
+            if tail == 1 and eq <= ruin_level[c]:
                 for j in range(n_markets):
-                    if md[j, t, M_FUNDING_COUNT] != 0.0:
-                        funding[lo + c, j, fk[j]] = st[j, S_FUNDING_BAR] + liq_funding[j]
-            eq = portfolio_equity(st, bars, insts_v, wallet)
-            equity[lo + c, t] = eq
-            if any_open(st):
-                misc[lo + c, X_EXPOSED] += 1.0
-            min_cross[c] = _end_of_bar(t, cross, st, bars, insts_v, tiers_v, ps[0], wallet, eq,
-                                       min_cross[c], fast, rows[c, 1])
-        for j in range(n_markets):
-            if md[j, t, M_FUNDING_COUNT] != 0.0:
-                fk[j] += 1
+                    states[c, j, S_RUINED] = 1.0
+            elif tail == 2:
+                min_cross[c] = _end_of_bar(t, cross, states[c], bars, insts_v, tiers_v,
+                                           params[lo + c, 0], wallet, eq, min_cross[c], fast,
+                                           rows[c, 1], cert[c, 1], pads)
     for c in range(n):
-        _finish(states[c], crosses[c], min_cross[c], misc[lo + c], counts[c])
+        portfolio_summary(states[c], acc[c], crosses[c], min_cross[c], exposed[c],
+                          summary[lo + c])

@@ -105,6 +105,53 @@ def update_bar_stats(st, p, bar, inst):
     st[S_PREV_EQUITY] = equity
 
 
+# A portfolio's combined equity (``portfolio.simulate_portfolio`` and ``portfolio_sweep``,
+# so that a sweep row equals ``run()``): the running stats of one equity curve in
+# ``acc`` float64[N_EQUITY], finalised in Python by ``results.portfolio.summary_values``.
+EQ_PREV, EQ_N, EQ_MEAN, EQ_M2, EQ_DOWN, EQ_PEAK, EQ_MAXDD, EQ_FLOOR = range(8)
+N_EQUITY = 8
+
+
+@njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def init_equity_stats(acc, capital):
+    """No bar yet: the previous equity and the peak are the initial capital."""
+    acc[EQ_PREV] = capital
+    acc[EQ_N] = 0.0
+    acc[EQ_MEAN] = 0.0
+    acc[EQ_M2] = 0.0
+    acc[EQ_DOWN] = 0.0
+    acc[EQ_PEAK] = capital
+    acc[EQ_MAXDD] = 0.0
+    acc[EQ_FLOOR] = RETURN_FLOOR * capital
+
+
+@njit(cache=True, nogil=True, inline="always")
+def update_equity_stats(acc, equity):
+    """Fold one bar's equity in: the return (``log_return``; exactly 0 when the equity
+    did not move, without the log), its running mean, M2 and downside sum (the order of
+    ``update_bar_stats``), the peak (the initial capital counts) and the largest
+    ``1 - equity / peak`` (0 at a peak; an unchanged equity repeats the last bar's)."""
+    prev = acc[EQ_PREV]
+    r = 0.0 if equity == prev else log_return(equity, prev, acc[EQ_FLOOR])
+    n = acc[EQ_N] + 1.0
+    acc[EQ_N] = n
+    mean = acc[EQ_MEAN]
+    delta = r - mean
+    mean += delta / n
+    acc[EQ_MEAN] = mean
+    acc[EQ_M2] += delta * (r - mean)
+    if r < 0.0:
+        acc[EQ_DOWN] += r * r
+    peak = acc[EQ_PEAK]
+    if equity > peak:
+        acc[EQ_PEAK] = equity
+    elif equity < peak and equity != prev:
+        dd = 1.0 - equity / peak
+        if dd > acc[EQ_MAXDD]:
+            acc[EQ_MAXDD] = dd
+    acc[EQ_PREV] = equity
+
+
 @njit(cache=True, nogil=True)
 def finalize_stats(st, p, n_bars, bar_ns, out):
     """Write the SPEC §8 stats (``STAT_NAMES`` order) of a finished run into ``out``."""

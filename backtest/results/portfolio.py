@@ -1,8 +1,9 @@
 """``PortfolioResult``: several markets on one wallet (``simulation.portfolio``) as pandas.
 
 Combined equity and wallet, per-market series as DataFrames (a column per market), trades
-and events with a ``market`` column, and the SPEC §8 stats of the combined equity from
-``metrics.compute_stats``.
+and events with a ``market`` column, and the SPEC §8 stats of the combined equity from the
+kernel's running sums (``summary_values``, shared with the portfolio sweep so that its rows
+equal ``run()``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backtest.kernels import portfolio as P
 from backtest.kernels import records as R
+from backtest.kernels import stats as K
 from backtest.results.base import RunResult
 from backtest.results.frames import trades_frame
-from backtest.results.metrics import compute_stats
+from backtest.results.metrics import NS_PER_YEAR
 
 
 class PortfolioResult(RunResult):
@@ -33,7 +36,7 @@ class PortfolioResult(RunResult):
         self.names = list(markets)
         self.params = params
         self._equity, self._wallet, self._per_market, self._trades, self._trade_market, \
-            self._events, self._event_market, self._min_liq_distance = raw
+            self._events, self._event_market, self._min_liq_distance, self._summary = raw
         self.index = markets[self.names[0]].index
         self.account_currency = markets[self.names[0]].instrument.account_currency
 
@@ -118,12 +121,62 @@ class PortfolioResult(RunResult):
         return self._equity
 
     def _raw_stats(self) -> pd.Series:
-        exposed = int((self.position != 0).any(axis=1).sum())
         first = self.markets[self.names[0]]
-        return compute_stats(
-            self._equity, self.trades, self.params["initial_capital"], float(first.bar_ns),
-            exposed_bars=exposed,
-            n_ambiguous=int((self.events["kind"] == "ambiguous_bar").sum()),
-            funding_paid=float(self.funding.to_numpy().sum()),
-            min_liq_distance=float(self._min_liq_distance),
-            ruined=bool(self._equity[-1] <= 0.0))
+        return summary_stats(self._summary, self.params["initial_capital"],
+                             float(first.bar_ns), len(self._equity))
+
+
+def summary_stats(s: np.ndarray, initial_capital: float, bar_ns: float,
+                  n: int) -> pd.Series:
+    """``summary_values`` as a Series (object dtype, like ``metrics.compute_stats``)."""
+    return pd.Series(summary_values(s, initial_capital, bar_ns, n), dtype=object)
+
+
+def summary_values(s: np.ndarray, initial_capital: float, bar_ns: float,
+                   n: int) -> dict[str, Any]:
+    """SPEC §8 stats from a portfolio kernel's ``summary`` (``kernels.portfolio``
+    ``N_SUMMARY``: the combined equity's running stats and the markets' totals) over ``n``
+    bars, with ``metrics.compute_stats``' formulas; ``run()`` and the portfolio sweep both
+    come here, so their rows are equal. The sums are running (sequential) sums, so they may
+    differ from ``compute_stats`` on the series in the last bits."""
+    final = float(s[K.EQ_PREV])
+    bars_per_year = NS_PER_YEAR / bar_ns
+    years = n * bar_ns / NS_PER_YEAR
+    with np.errstate(over="ignore"):  # a few bars of a big move annualise to inf
+        cagr = -1.0 if final <= 0 else float(np.power(final / initial_capital,
+                                                      1.0 / years)) - 1.0
+    mdd = float(s[K.EQ_MAXDD])
+    mean = float(s[K.EQ_MEAN])
+    std = float(np.sqrt(s[K.EQ_M2] / (n - 1.0))) if n > 1 else np.nan
+    sharpe = mean / std * np.sqrt(bars_per_year) if std and std > 0 else np.nan
+    down = float(np.sqrt(s[K.EQ_DOWN] / n))
+    sortino = mean / down * np.sqrt(bars_per_year) if down > 0 else np.nan
+    n_trades = int(s[P.U_N_TRADES])
+    wins, losses = float(s[P.U_SUM_WIN]), float(s[P.U_SUM_LOSS])
+    if n_trades == 0:
+        profit_factor = np.nan
+    elif losses > 0:
+        profit_factor = wins / losses
+    else:
+        profit_factor = np.inf if wins > 0 else np.nan
+    return {
+        "final_equity": final,
+        "total_return": final / initial_capital - 1.0,
+        "cagr": cagr,
+        "max_drawdown": mdd,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "calmar": cagr / mdd if mdd > 0 else np.nan,
+        "n_trades": n_trades,
+        "win_rate": float(s[P.U_N_WINS]) / n_trades if n_trades else np.nan,
+        "profit_factor": profit_factor,
+        "exposure": int(s[P.U_EXPOSED]) / n,
+        "n_liquidations": int(s[P.U_N_LIQ]),
+        "n_stops": int(s[P.U_N_STOPS]),
+        "funding_paid": float(s[P.U_FUNDING]),
+        "fees_paid": float(s[P.U_FEES]),
+        "n_ambiguous": int(s[P.U_AMBIGUOUS]),
+        "min_liq_distance": float(s[P.U_MIN_LIQ]),
+        "ruined": final <= 0.0,
+        "interest_paid": float(s[P.U_INTEREST]),
+    }

@@ -3,10 +3,9 @@
 The market, instrument and signal arrays are built once (``portfolio.PortfolioInputs``).
 Locally, ``kernels/portfolio_sweep.py`` runs the combinations bars outer, combinations
 inner (one block per thread, the kernel releases the GIL) on the one portfolio bar of
-``run()``, and each row's stats come from ``run()``'s own ``compute_stats`` on the kernel's
-equity curve, trades and funding, so they are equal exactly. Memory: the equity curves of
-at most ``_EQUITY_BYTES`` worth of combinations at a time. With a Dask executor
-(``executor=``; the inputs are scattered once per worker) each combination is one
+``run()`` with ``run()``'s running stats, and each row is finalised by ``run()``'s own
+``summary_values``, so they are equal exactly. Nothing per bar is stored. With a Dask
+executor (``executor=``; the inputs are scattered once per worker) each combination is one
 ``simulate_portfolio`` call in a chunk task (``combination_stats``).
 
 Owns no simulation logic; must not import matplotlib.
@@ -26,18 +25,10 @@ import pandas as pd
 
 from backtest.checks import user_stacklevel
 from backtest.data.fingerprint import fingerprint_parts
-from backtest.kernels import records as R
-from backtest.kernels.portfolio_sweep import (
-    N_MISC,
-    X_AMBIGUOUS,
-    X_EXPOSED,
-    X_MIN_LIQ,
-    X_N_ROWS,
-    X_N_TRADES,
-    portfolio_sweep_block,
-)
+from backtest.kernels.portfolio import N_SUMMARY
+from backtest.kernels.portfolio_sweep import portfolio_sweep_block
 from backtest.kernels.stats import N_STATS, STAT_NAMES
-from backtest.results.metrics import compute_stats
+from backtest.results.portfolio import summary_values
 from backtest.simulation.compile_notice import SECONDS, notify_compiling
 from backtest.simulation.params import SIGNAL_NAMES, encode
 from backtest.simulation.portfolio import PortfolioInputs
@@ -63,9 +54,6 @@ _PASS_COMBOS = 64
 _MAX_WARNINGS_SHOWN = 3
 # Combinations per thread between two saves to a store= directory.
 _STORE_CHUNK = 8
-# Equity curves (bars x combinations) held at once by the kernel path.
-_EQUITY_BYTES = 64e6
-_ENTRY_BITS = R.SIG_ENTRY | R.SIG_SHORT_ENTRY
 
 
 def sweep_portfolio(markets: Mapping[str, Any], signals: tuple[Any, Any, Any, Any], *,
@@ -158,92 +146,45 @@ def combination_stats(inputs: PortfolioInputs, combos: list[dict[str, Any]],
 def _run_local(inputs: PortfolioInputs, combos: list, validated: list, stats: np.ndarray,
                ranges: list[tuple[int, int]], threads: int,
                finished: Callable[[int, int], None]) -> None:
-    """The combinations-inner kernel (``kernels/portfolio_sweep.py``), at most
-    ``_EQUITY_BYTES`` of equity curves at a time, one block of combinations per thread."""
+    """The combinations-inner kernel (``kernels/portfolio_sweep.py``), one block of
+    combinations per thread."""
     notify_compiling(portfolio_sweep_block, seconds=SECONDS["portfolio"])
-    per_call = max(threads, int(_EQUITY_BYTES // (8 * inputs.md.shape[1])))
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for lo, hi in ranges:
-            for a in range(lo, hi, per_call):
-                b = min(hi, a + per_call)
-                stats[a:b] = kernel_stats(inputs, validated[a:b], threads, pool)
+            stats[lo:hi] = kernel_stats(inputs, validated[lo:hi], threads, pool)
             finished(lo, hi)
 
 
 def kernel_stats(inputs: PortfolioInputs, validated: list[list[dict[str, Any]]],
                  threads: int = 1, pool: ThreadPoolExecutor | None = None) -> np.ndarray:
     """float64[len(validated), N_STATS]: the stats rows of these combinations from one
-    ``portfolio_sweep_block`` per thread, each row equal to ``run()``'s (same stats code
-    on the same kernel outputs)."""
+    ``portfolio_sweep_block`` per thread, each row equal to ``run()``'s (the same kernel
+    summary, finalised by the same ``summary_values``)."""
     n = len(validated)
     # Deal combinations round-robin to the blocks: neighbours in the grid cost alike.
     order = np.concatenate([np.arange(b, n, threads) for b in range(threads)])
     params = np.ascontiguousarray(np.stack([np.stack([encode(prm) for prm in validated[i]])
                                             for i in order]))
-    md, insts, tiers, masks = inputs.md, inputs.insts, inputs.tiers, inputs.masks
-    n_markets, n_bars = masks.shape
-    cap = max(1, int(((masks & _ENTRY_BITS) != 0).sum()))   # one position per entry
-    funding_bars = [np.flatnonzero(md[j, :, R.M_FUNDING_COUNT] != 0.0)
-                    for j in range(n_markets)]
-    k = max(1, max(len(f) for f in funding_bars))
-    equity = np.empty((n, n_bars))
-    funding = np.zeros((n, n_markets, k))
-    trades = np.empty((n, cap * R.N_TRADE_COLS))
-    trade_market = np.empty((n, cap), dtype=np.int64)
-    misc = np.empty((n, N_MISC))
+    summary = np.empty((n, N_SUMMARY))
+    quiet = np.empty(n)
     bounds = np.linspace(0, n, min(threads, n) + 1).astype(int)
-    args = (params, md, insts, tiers, masks)
-    outs = (equity, funding, trades, trade_market, misc)
+    args = (params, inputs.md, inputs.insts, inputs.tiers, inputs.masks)
     if pool is None or len(bounds) == 2:
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            portfolio_sweep_block(*args, a, b, *outs)
+            portfolio_sweep_block(*args, a, b, summary, quiet)
     else:
-        jobs = [pool.submit(portfolio_sweep_block, *args, a, b, *outs)
+        jobs = [pool.submit(portfolio_sweep_block, *args, a, b, summary, quiet)
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         for job in jobs:
             job.result()
     out = np.empty((n, N_STATS))
-
-    def row(r: int) -> None:
-        i = order[r]
-        out[i] = _stats_row(inputs, validated[i], equity[r], funding[r], trades[r],
-                            trade_market[r], misc[r], funding_bars)
-
+    n_bars = inputs.md.shape[1]
     for r in range(n):
-        row(r)
+        i = order[r]
+        row = summary_values(summary[r], validated[i][0]["initial_capital"],
+                             float(inputs.bar_ns), n_bars)
+        out[i] = [float(row[k]) for k in STAT_NAMES]
     return out
-
-
-def _stats_row(inputs: PortfolioInputs, prms: list[dict[str, Any]], equity: np.ndarray,
-               funding: np.ndarray, trades: np.ndarray, trade_market: np.ndarray,
-               misc: np.ndarray, funding_bars: list[np.ndarray]) -> list[float]:
-    """``PortfolioResult._raw_stats`` from the kernel's outputs: the same ``compute_stats``
-    call on the same values in the same order and layout (its sums are numpy's pairwise
-    sums, whose rounding depends on both). Of the trades table only the columns the stats
-    read are built."""
-    n_rows = int(misc[X_N_ROWS])
-    if n_rows != int(misc[X_N_TRADES]):
-        raise RuntimeError("portfolio sweep: trade buffer too small (a bug; please report)")
-    index = inputs.markets[inputs.names[0]].index
-    rows = trades[:n_rows * R.N_TRADE_COLS].reshape(n_rows, R.N_TRADE_COLS)
-    # PortfolioResult.trades' order: by exit time, then market name, stable (lexsort is).
-    rank = np.argsort(np.argsort(np.array(inputs.names), kind="stable"), kind="stable")
-    order = np.lexsort((rank[trade_market[:n_rows]], rows[:, R.T_EXIT_BAR]))
-    rows = rows[order]
-    frame = pd.DataFrame({"pnl": rows[:, R.T_PNL], "fees": rows[:, R.T_FEES],
-                          "interest": rows[:, R.T_INTEREST],
-                          "exit_reason": [R.REASONS[int(c)] for c in rows[:, R.T_REASON]]})
-    # As simulate_portfolio's per_market[:, 3, :]: rows of a larger array (not coalescible).
-    n_markets, n_bars = len(inputs.names), len(index)
-    per_market = np.zeros((n_markets, n_bars + 1))[:, :n_bars]
-    for j, bars in enumerate(funding_bars):
-        per_market[j, bars] = funding[j, :len(bars)]
-    paid = pd.DataFrame(per_market.T, index=index, columns=inputs.names).to_numpy().sum()
-    row = compute_stats(equity, frame, prms[0]["initial_capital"], inputs.bar_ns,
-                        exposed_bars=int(misc[X_EXPOSED]), n_ambiguous=int(misc[X_AMBIGUOUS]),
-                        funding_paid=float(paid), min_liq_distance=float(misc[X_MIN_LIQ]),
-                        ruined=bool(equity[-1] <= 0.0))
-    return [float(row[k]) for k in STAT_NAMES]
 
 
 def _run_distributed(client: Any, inputs: PortfolioInputs, combos: list, validated: list,
