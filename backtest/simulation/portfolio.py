@@ -20,6 +20,7 @@ from backtest.simulation.arrays import (
     signal_mask,
 )
 from backtest.simulation.compile_notice import SECONDS, notify_compiling
+from backtest.simulation.parallel_compile import two_core_compile
 from backtest.simulation.params import SIGNAL_NAMES, encode, prepare_signal, validate_params
 
 
@@ -167,6 +168,7 @@ class PortfolioInputs:
         prms = self.validate(params) if validated is None else validated
         rows = np.stack([encode(prm) for prm in prms])       # fees follow each instrument
         notify_compiling(simulate_portfolio, seconds=SECONDS["portfolio"])
+        two_core_compile(simulate_portfolio)
         out = simulate_portfolio(rows, self.md, self.insts, self.tiers, self.masks,
                                  self.bar_ns)
         shown = {**prms[0], **{k: params[k] for k in _PER_MARKET if k in params}}

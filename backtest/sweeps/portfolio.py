@@ -30,6 +30,7 @@ from backtest.kernels.portfolio_sweep import portfolio_sweep_block
 from backtest.kernels.stats import N_STATS, STAT_NAMES
 from backtest.results.portfolio import summary_values
 from backtest.simulation.compile_notice import SECONDS, notify_compiling
+from backtest.simulation.parallel_compile import two_core_compile
 from backtest.simulation.params import SIGNAL_NAMES, encode
 from backtest.simulation.portfolio import PortfolioInputs
 from backtest.sweeps.executor import (
@@ -149,6 +150,7 @@ def _run_local(inputs: PortfolioInputs, combos: list, validated: list, stats: np
     """The combinations-inner kernel (``kernels/portfolio_sweep.py``), one block of
     combinations per thread."""
     notify_compiling(portfolio_sweep_block, seconds=SECONDS["portfolio"])
+    two_core_compile(portfolio_sweep_block)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for lo, hi in ranges:
             stats[lo:hi] = kernel_stats(inputs, validated[lo:hi], threads, pool)
