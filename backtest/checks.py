@@ -50,3 +50,12 @@ def user_stacklevel() -> int:
         level += 1
     return level
 
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the OS reports one): whether a
+    second process (a compile child, a figure worker) can run beside it."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1

@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 import backtest as bt  # noqa: E402
+from backtest.checks import usable_cpus  # noqa: E402
 from backtest.cli.demo import result_png  # noqa: E402
 from backtest.presentation import render_pool as rp  # noqa: E402
 
@@ -35,7 +36,7 @@ def _leftovers() -> list[str]:
     return glob.glob(os.path.join(tempfile.gettempdir(), "backtest-render-*"))
 
 
-@pytest.mark.skipif(rp._usable_cpus() < 2, reason="the worker needs 2 CPUs")
+@pytest.mark.skipif(usable_cpus() < 2, reason="the worker needs 2 CPUs")
 def test_the_worker_draws_the_same_bytes(result):
     before = set(_leftovers())
     with rp.RenderPool() as pool:
@@ -46,7 +47,7 @@ def test_the_worker_draws_the_same_bytes(result):
     assert set(_leftovers()) == before
 
 
-@pytest.mark.skipif(rp._usable_cpus() < 2, reason="the worker needs 2 CPUs")
+@pytest.mark.skipif(usable_cpus() < 2, reason="the worker needs 2 CPUs")
 def test_a_dead_worker_means_drawing_here(result):
     with rp.RenderPool() as pool:
         pool._proc.kill()
@@ -55,7 +56,7 @@ def test_a_dead_worker_means_drawing_here(result):
         assert [p.result() for p in pending] == [result_png(result)]
 
 
-@pytest.mark.skipif(rp._usable_cpus() < 2, reason="the worker needs 2 CPUs")
+@pytest.mark.skipif(usable_cpus() < 2, reason="the worker needs 2 CPUs")
 def test_a_worker_dying_mid_task_means_drawing_here(result, monkeypatch):
     with rp.RenderPool() as pool:
         [pending] = pool.render([(result_png, (result,))])

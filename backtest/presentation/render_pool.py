@@ -30,18 +30,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from backtest.checks import usable_cpus
+
 TIMEOUT_S = 60.0
 _POLL_S = 0.005
 _WORKER = "from backtest.presentation.render_pool import serve\nserve()\n"
 
 Task = tuple[Callable[..., bytes], tuple[Any, ...]]
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def serve() -> None:
@@ -89,7 +84,7 @@ class RenderPool:
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: str | None = None
         self._task_file: str | None = None
-        if os.environ.get("BACKTEST_RENDER_WORKER", "1") == "0" or _usable_cpus() < 2:
+        if os.environ.get("BACKTEST_RENDER_WORKER", "1") == "0" or usable_cpus() < 2:
             return
         if not sys.executable:
             return
@@ -111,14 +106,16 @@ class RenderPool:
         tasks = list(tasks)
         if not self.parallel:
             return [Pending(None, i, t) for i, t in enumerate(tasks)]
-        assert self._proc is not None and self._proc.stdin is not None
+        proc = self._proc
+        if proc is None or proc.stdin is None:      # not parallel: checked just above
+            return [Pending(None, i, t) for i, t in enumerate(tasks)]
         try:
             self._dir = tempfile.mkdtemp(prefix="backtest-render-")
             self._task_file = os.path.join(self._dir, "tasks.pkl")
             with open(self._task_file, "wb") as f:
                 pickle.dump(tasks, f, protocol=pickle.HIGHEST_PROTOCOL)
-            self._proc.stdin.write((self._task_file + "\n").encode())
-            self._proc.stdin.close()
+            proc.stdin.write((self._task_file + "\n").encode())
+            proc.stdin.close()
         except (OSError, pickle.PicklingError, AttributeError, TypeError):
             self.close()
             return [Pending(None, i, t) for i, t in enumerate(tasks)]

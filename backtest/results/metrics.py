@@ -58,13 +58,7 @@ def compute_stats(equity: pd.Series | np.ndarray, trades: pd.DataFrame,
     down = float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)))
     sortino = float(np.mean(r)) / down * np.sqrt(bars_per_year) if down > 0 else np.nan
     pnl = trades["pnl"].to_numpy(float)
-    wins, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
-    if len(pnl) == 0:
-        profit_factor = np.nan
-    elif losses > 0:
-        profit_factor = wins / losses
-    else:
-        profit_factor = np.inf if wins > 0 else np.nan
+    profit = profit_factor(pnl[pnl > 0].sum(), -pnl[pnl < 0].sum(), len(pnl))
     reasons = trades["exit_reason"]
     return pd.Series({
         "final_equity": final,
@@ -76,7 +70,7 @@ def compute_stats(equity: pd.Series | np.ndarray, trades: pd.DataFrame,
         "calmar": cagr / mdd if mdd > 0 else np.nan,
         "n_trades": len(pnl),
         "win_rate": float((pnl > 0).mean()) if len(pnl) else np.nan,
-        "profit_factor": profit_factor,
+        "profit_factor": profit,
         "exposure": exposed_bars / n,
         "n_liquidations": int((reasons == "liquidation").sum()),
         "n_stops": int(reasons.isin(["stop_loss", "trailing_stop"]).sum()),
@@ -98,3 +92,13 @@ def stats_from_result(result) -> pd.Series:  # noqa: ANN001 - Result imports thi
                          funding_paid=float(result.funding.sum()),
                          min_liq_distance=result.stats["min_liq_distance"],
                          ruined=bool(result.stats["ruined"]))
+
+
+def profit_factor(wins: float, losses: float, n_trades: int) -> float:
+    """Gross wins / gross losses (both >= 0, account currency): NaN without trades or
+    without either, inf with wins and no losses."""
+    if n_trades == 0:
+        return np.nan
+    if losses > 0:
+        return float(wins / losses)
+    return np.inf if wins > 0 else np.nan

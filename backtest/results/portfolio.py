@@ -20,7 +20,7 @@ from backtest.kernels import records as R
 from backtest.kernels import stats as K
 from backtest.results.base import RunResult
 from backtest.results.frames import trades_frame
-from backtest.results.metrics import NS_PER_YEAR
+from backtest.results.metrics import NS_PER_YEAR, profit_factor
 
 
 class PortfolioResult(RunResult):
@@ -152,13 +152,7 @@ def summary_values(s: np.ndarray, initial_capital: float, bar_ns: float,
     down = float(np.sqrt(s[K.EQ_DOWN] / n))
     sortino = mean / down * np.sqrt(bars_per_year) if down > 0 else np.nan
     n_trades = int(s[P.U_N_TRADES])
-    wins, losses = float(s[P.U_SUM_WIN]), float(s[P.U_SUM_LOSS])
-    if n_trades == 0:
-        profit_factor = np.nan
-    elif losses > 0:
-        profit_factor = wins / losses
-    else:
-        profit_factor = np.inf if wins > 0 else np.nan
+    profit = profit_factor(float(s[P.U_SUM_WIN]), float(s[P.U_SUM_LOSS]), n_trades)
     return {
         "final_equity": final,
         "total_return": final / initial_capital - 1.0,
@@ -169,7 +163,7 @@ def summary_values(s: np.ndarray, initial_capital: float, bar_ns: float,
         "calmar": cagr / mdd if mdd > 0 else np.nan,
         "n_trades": n_trades,
         "win_rate": float(s[P.U_N_WINS]) / n_trades if n_trades else np.nan,
-        "profit_factor": profit_factor,
+        "profit_factor": profit,
         "exposure": int(s[P.U_EXPOSED]) / n,
         "n_liquidations": int(s[P.U_N_LIQ]),
         "n_stops": int(s[P.U_N_STOPS]),

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backtest.checks import usable_cpus
 from backtest.simulation.compile_notice import will_compile
 
 # How long this process waits for the child after its own half: a fraction of the time
@@ -45,14 +46,6 @@ _CHILD = (
     "from backtest.kernels.warmup import compile_part\n"
     "compile_part(sys.argv[2])\n"
 )
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity where the OS reports one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def wanted(kernel: Any) -> bool:
